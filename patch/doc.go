@@ -1,0 +1,2 @@
+// Package patch is being written.
+package patch

@@ -1,0 +1,64 @@
+package trampoline
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinels matched with errors.Is by the typed errors below.
+var (
+	// ErrTooShort: the function has fewer bytes than the jump needs.
+	ErrTooShort = errors.New("function too short for a jump")
+	// ErrUnrelocatable: an instruction cannot be moved safely.
+	ErrUnrelocatable = errors.New("instruction cannot be relocated")
+	// ErrBranchIntoMoved: other code branches into the bytes to be moved.
+	ErrBranchIntoMoved = errors.New("branch into moved bytes")
+	// ErrUnsupportedArch: the architecture is not AMD64 or ARM64.
+	ErrUnsupportedArch = errors.New("unsupported architecture")
+)
+
+// ArchError reports an architecture trampoline cannot generate code for.
+type ArchError struct{ Arch Arch }
+
+func (e *ArchError) Error() string        { return "trampoline: unsupported architecture " + e.Arch.String() }
+func (e *ArchError) Is(target error) bool { return target == ErrUnsupportedArch }
+
+// TooShortError reports a function with fewer bytes than the jump needs.
+type TooShortError struct {
+	Function string // name, when the caller gave one
+	Addr     uint64
+	Size     int // bytes available
+	Need     int // bytes the jump needs
+}
+
+func (e *TooShortError) Error() string {
+	name := e.Function
+	if name == "" {
+		name = "function"
+	}
+	return fmt.Sprintf("trampoline: %s at %#x is %d bytes, a jump needs %d", name, e.Addr, e.Size, e.Need)
+}
+func (e *TooShortError) Is(target error) bool { return target == ErrTooShort }
+
+// InstructionError reports an instruction that cannot be relocated.
+type InstructionError struct {
+	Addr uint64 // original address of the instruction
+	Inst string // its disassembly
+	Why  string
+}
+
+func (e *InstructionError) Error() string {
+	return fmt.Sprintf("trampoline: cannot relocate %q at %#x: %s", e.Inst, e.Addr, e.Why)
+}
+func (e *InstructionError) Is(target error) bool { return target == ErrUnrelocatable }
+
+// BranchIntoError reports a branch from outside the moved run into it.
+type BranchIntoError struct {
+	From uint64 // address of the branch instruction
+	To   uint64 // its target, inside the moved bytes
+}
+
+func (e *BranchIntoError) Error() string {
+	return fmt.Sprintf("trampoline: branch at %#x targets %#x inside the moved bytes", e.From, e.To)
+}
+func (e *BranchIntoError) Is(target error) bool { return target == ErrBranchIntoMoved }

@@ -1,0 +1,2 @@
+// Package verify is being written.
+package verify
