@@ -141,6 +141,8 @@ type ThreadError struct {
 	Err error
 }
 
-func (e *ThreadError) Error() string { return fmt.Sprintf("proc: %s thread %d: %v", e.Op, e.TID, e.Err) }
+func (e *ThreadError) Error() string {
+	return fmt.Sprintf("proc: %s thread %d: %v", e.Op, e.TID, e.Err)
+}
 
 func (e *ThreadError) Unwrap() error { return e.Err }
