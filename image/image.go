@@ -57,6 +57,11 @@ type Image struct {
 	Functions []Function // sorted by RVA, non-overlapping
 	Identity  Identity
 
+	// Dropped lists the function candidates the loader found whose start is
+	// not inside an executable section (an export or symbol naming data, for
+	// example). They are not in Functions; they are kept to be counted.
+	Dropped []Function
+
 	byName map[string]int // function name -> index in Functions
 }
 
@@ -142,6 +147,11 @@ type Reloc struct {
 	// Size is the number of bytes the loader rewrites (4 or 8; 0 for types
 	// that do not write, like IMAGE_REL_BASED_ABSOLUTE padding).
 	Size uint8
+	// Addend is, for ELF, the link-time value the loader adds the difference
+	// between actual and preferred base to (the RELA addend, or the bytes in
+	// place for RELR); the file's bytes at RVA may be zero. 0 for PE, whose
+	// addend is always the bytes in place.
+	Addend int64
 }
 
 // Source records evidence that a function starts at an address, and where
