@@ -1,0 +1,240 @@
+//go:build windows
+
+package winapi
+
+import (
+	"fmt"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/windows"
+)
+
+var (
+	kernel32 = windows.NewLazySystemDLL("kernel32.dll")
+	ntdll    = windows.NewLazySystemDLL("ntdll.dll")
+
+	procVirtualAllocEx           = kernel32.NewProc("VirtualAllocEx")
+	procVirtualFreeEx            = kernel32.NewProc("VirtualFreeEx")
+	procVirtualProtectEx         = kernel32.NewProc("VirtualProtectEx")
+	procVirtualQueryEx           = kernel32.NewProc("VirtualQueryEx")
+	procReadProcessMemory        = kernel32.NewProc("ReadProcessMemory")
+	procWriteProcessMemory       = kernel32.NewProc("WriteProcessMemory")
+	procFlushInstructionCache    = kernel32.NewProc("FlushInstructionCache")
+	procOpenThread               = kernel32.NewProc("OpenThread")
+	procSuspendThread            = kernel32.NewProc("SuspendThread")
+	procResumeThread             = kernel32.NewProc("ResumeThread")
+	procGetThreadContext         = kernel32.NewProc("GetThreadContext")
+	procSetThreadContext         = kernel32.NewProc("SetThreadContext")
+	procWaitForSingleObject      = kernel32.NewProc("WaitForSingleObject")
+	procCloseHandle              = kernel32.NewProc("CloseHandle")
+	procCreateRemoteThread       = kernel32.NewProc("CreateRemoteThread")
+	procGetSystemInfo            = kernel32.NewProc("GetSystemInfo")
+	procNtQuerySystemInformation = ntdll.NewProc("NtQuerySystemInformation")
+)
+
+// all lists every proc so Load can resolve them up front.
+var all = []*windows.LazyProc{
+	procVirtualAllocEx, procVirtualFreeEx, procVirtualProtectEx, procVirtualQueryEx,
+	procReadProcessMemory, procWriteProcessMemory, procFlushInstructionCache,
+	procOpenThread, procSuspendThread, procResumeThread, procGetThreadContext,
+	procSetThreadContext, procWaitForSingleObject, procCloseHandle,
+	procCreateRemoteThread, procGetSystemInfo, procNtQuerySystemInformation,
+}
+
+// Load resolves every declared export now. A lazy resolution takes the
+// loader lock, which a thread suspended by the caller may hold: call Load
+// before suspending threads of the calling process.
+func Load() error {
+	for _, p := range all {
+		if err := p.Find(); err != nil {
+			return fmt.Errorf("winapi: %w", err)
+		}
+	}
+	return nil
+}
+
+// errno turns the last-error value of a failed call into an Errno that is
+// never 0, so callers can test errno != 0.
+func errno(e syscall.Errno) syscall.Errno {
+	if e == 0 {
+		return syscall.EINVAL
+	}
+	return e
+}
+
+// VirtualAllocEx reserves and/or commits memory in process at addr (0: the
+// system chooses).
+func VirtualAllocEx(process windows.Handle, addr, size uintptr, allocType, protect uint32) (uintptr, syscall.Errno) {
+	r, _, e := syscall.SyscallN(procVirtualAllocEx.Addr(), uintptr(process), addr, size, uintptr(allocType), uintptr(protect))
+	if r == 0 {
+		return 0, errno(e)
+	}
+	return r, 0
+}
+
+// VirtualFreeEx releases (MEM_RELEASE, size 0) or decommits memory in process.
+func VirtualFreeEx(process windows.Handle, addr, size uintptr, freeType uint32) syscall.Errno {
+	r, _, e := syscall.SyscallN(procVirtualFreeEx.Addr(), uintptr(process), addr, size, uintptr(freeType))
+	if r == 0 {
+		return errno(e)
+	}
+	return 0
+}
+
+// VirtualProtectEx changes the protection of [addr, addr+size) in process and
+// stores the first page's previous protection in *old.
+func VirtualProtectEx(process windows.Handle, addr, size uintptr, prot uint32, old *uint32) syscall.Errno {
+	r, _, e := syscall.SyscallN(procVirtualProtectEx.Addr(), uintptr(process), addr, size, uintptr(prot), uintptr(unsafe.Pointer(old)))
+	if r == 0 {
+		return errno(e)
+	}
+	return 0
+}
+
+// VirtualQueryEx describes the region of process containing addr.
+func VirtualQueryEx(process windows.Handle, addr uintptr, mbi *windows.MemoryBasicInformation) syscall.Errno {
+	r, _, e := syscall.SyscallN(procVirtualQueryEx.Addr(), uintptr(process), addr, uintptr(unsafe.Pointer(mbi)), unsafe.Sizeof(*mbi))
+	if r == 0 {
+		return errno(e)
+	}
+	return 0
+}
+
+// ReadProcessMemory copies len(p) bytes at addr of process into p and
+// returns how many it copied.
+func ReadProcessMemory(process windows.Handle, addr uintptr, p []byte) (uintptr, syscall.Errno) {
+	if len(p) == 0 {
+		return 0, 0
+	}
+	var n uintptr
+	r, _, e := syscall.SyscallN(procReadProcessMemory.Addr(), uintptr(process), addr, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), uintptr(unsafe.Pointer(&n)))
+	if r == 0 {
+		return n, errno(e)
+	}
+	return n, 0
+}
+
+// WriteProcessMemory copies p to addr of process and returns how many bytes
+// it wrote. Windows makes read-only code pages writable for the call and
+// restores them (and flushes the instruction cache) itself.
+func WriteProcessMemory(process windows.Handle, addr uintptr, p []byte) (uintptr, syscall.Errno) {
+	if len(p) == 0 {
+		return 0, 0
+	}
+	var n uintptr
+	r, _, e := syscall.SyscallN(procWriteProcessMemory.Addr(), uintptr(process), addr, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), uintptr(unsafe.Pointer(&n)))
+	if r == 0 {
+		return n, errno(e)
+	}
+	return n, 0
+}
+
+// FlushInstructionCache makes code written at [addr, addr+size) of process
+// visible to instruction fetch.
+func FlushInstructionCache(process windows.Handle, addr, size uintptr) syscall.Errno {
+	r, _, e := syscall.SyscallN(procFlushInstructionCache.Addr(), uintptr(process), addr, size)
+	if r == 0 {
+		return errno(e)
+	}
+	return 0
+}
+
+// OpenThread opens thread tid with access.
+func OpenThread(access uint32, tid uint32) (windows.Handle, syscall.Errno) {
+	r, _, e := syscall.SyscallN(procOpenThread.Addr(), uintptr(access), 0, uintptr(tid))
+	if r == 0 {
+		return 0, errno(e)
+	}
+	return windows.Handle(r), 0
+}
+
+// SuspendThread increments thread's suspend count and returns the previous
+// count. The thread may still run briefly: GetThreadContext waits for it to
+// really stop.
+func SuspendThread(thread windows.Handle) (uint32, syscall.Errno) {
+	r, _, e := syscall.SyscallN(procSuspendThread.Addr(), uintptr(thread))
+	if uint32(r) == 0xFFFFFFFF {
+		return 0, errno(e)
+	}
+	return uint32(r), 0
+}
+
+// ResumeThread decrements thread's suspend count and returns the previous count.
+func ResumeThread(thread windows.Handle) (uint32, syscall.Errno) {
+	r, _, e := syscall.SyscallN(procResumeThread.Addr(), uintptr(thread))
+	if uint32(r) == 0xFFFFFFFF {
+		return 0, errno(e)
+	}
+	return uint32(r), 0
+}
+
+// GetThreadContext fills the CONTEXT at ctx (a *CONTEXTAMD64 or
+// *CONTEXTARM64 with ContextFlags set, 16-byte aligned) from thread.
+func GetThreadContext(thread windows.Handle, ctx unsafe.Pointer) syscall.Errno {
+	r, _, e := syscall.SyscallN(procGetThreadContext.Addr(), uintptr(thread), uintptr(ctx))
+	if r == 0 {
+		return errno(e)
+	}
+	return 0
+}
+
+// SetThreadContext sets the registers ContextFlags selects from the CONTEXT at ctx.
+func SetThreadContext(thread windows.Handle, ctx unsafe.Pointer) syscall.Errno {
+	r, _, e := syscall.SyscallN(procSetThreadContext.Addr(), uintptr(thread), uintptr(ctx))
+	if r == 0 {
+		return errno(e)
+	}
+	return 0
+}
+
+// WaitForSingleObject waits up to ms milliseconds for h to be signalled and
+// returns WAIT_OBJECT_0, WAIT_TIMEOUT or WAIT_FAILED.
+func WaitForSingleObject(h windows.Handle, ms uint32) (uint32, syscall.Errno) {
+	r, _, e := syscall.SyscallN(procWaitForSingleObject.Addr(), uintptr(h), uintptr(ms))
+	if uint32(r) == windows.WAIT_FAILED {
+		return uint32(r), errno(e)
+	}
+	return uint32(r), 0
+}
+
+// CloseHandle closes h.
+func CloseHandle(h windows.Handle) syscall.Errno {
+	r, _, e := syscall.SyscallN(procCloseHandle.Addr(), uintptr(h))
+	if r == 0 {
+		return errno(e)
+	}
+	return 0
+}
+
+// CreateRemoteThread starts a thread in process at start with parameter
+// param and returns its handle and id.
+func CreateRemoteThread(process windows.Handle, start, param uintptr) (windows.Handle, uint32, syscall.Errno) {
+	var tid uint32
+	r, _, e := syscall.SyscallN(procCreateRemoteThread.Addr(), uintptr(process), 0, 0, start, param, 0, uintptr(unsafe.Pointer(&tid)))
+	if r == 0 {
+		return 0, 0, errno(e)
+	}
+	return windows.Handle(r), tid, 0
+}
+
+// GetSystemInfo returns the page size, allocation granularity and address
+// range of the machine.
+func GetSystemInfo() SystemInfo {
+	var si SystemInfo
+	syscall.SyscallN(procGetSystemInfo.Addr(), uintptr(unsafe.Pointer(&si)))
+	return si
+}
+
+// NtQuerySystemInformation calls ntdll's function of that name into buf and
+// returns the raw NTSTATUS (0 on success). It neither allocates nor touches
+// the process heap, which makes it the thread lister that is safe while
+// threads of the caller's own process are suspended.
+func NtQuerySystemInformation(class uint32, buf []byte, retLen *uint32) windows.NTStatus {
+	var p uintptr
+	if len(buf) > 0 {
+		p = uintptr(unsafe.Pointer(&buf[0]))
+	}
+	r, _, _ := syscall.SyscallN(procNtQuerySystemInformation.Addr(), uintptr(class), p, uintptr(len(buf)), uintptr(unsafe.Pointer(retLen)))
+	return windows.NTStatus(r)
+}
