@@ -205,6 +205,12 @@ type Function struct {
 	Extent Source
 	// Unwind is the RVA of the function's unwind data (.xdata), 0 when none or packed.
 	Unwind uint32
+	// Parent is, for a fragment of another function (a PE .pdata range whose
+	// unwind info is chained to the primary function's, e.g. a cold block
+	// split off the body), the RVA of that function; 0 for a function with
+	// its own entry point. A fragment is entered by jumps from its parent,
+	// never called: nothing may redirect it on its own.
+	Parent uint32
 }
 
 // End returns the RVA one past the function's last byte.

@@ -1,0 +1,180 @@
+package image
+
+import (
+	"cmp"
+	"slices"
+)
+
+// peCand is what the loader knows about one function start.
+type peCand struct {
+	rva    uint32
+	end    uint32 // 0 when no source gave an extent
+	found  Source
+	extent Source
+	unwind uint32
+	parent uint32
+	name   string
+	// nameRank: 4 COFF function symbol, 3 global symbol, 2 other symbol, 1 export.
+	nameRank int
+}
+
+// peFuncs collects function starts by RVA.
+type peFuncs struct {
+	byRVA map[uint32]*peCand
+	// code are the executable sections sorted by RVA.
+	code []*Section
+	img  *Image
+}
+
+func (fs *peFuncs) add(rva uint32, src Source) *peCand {
+	c := fs.byRVA[rva]
+	if c == nil {
+		c = &peCand{rva: rva}
+		fs.byRVA[rva] = c
+	}
+	c.found |= src
+	return c
+}
+
+func (c *peCand) setName(name string, rank int) {
+	if name == "" {
+		return
+	}
+	if rank > c.nameRank || (rank == c.nameRank && (len(name) < len(c.name) || (len(name) == len(c.name) && name < c.name))) {
+		c.name, c.nameRank = name, rank
+	}
+}
+
+// sorted returns the candidates by RVA.
+func (fs *peFuncs) sorted() []*peCand {
+	out := make([]*peCand, 0, len(fs.byRVA))
+	for _, c := range fs.byRVA {
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b *peCand) int { return cmp.Compare(a.rva, b.rva) })
+	return out
+}
+
+// inCode reports whether rva is inside an executable section.
+func (fs *peFuncs) inCode(rva uint32) bool { return sectionAt(fs.code, rva) != nil }
+
+// functions builds the function list from .pdata, COFF function symbols,
+// exports pointing into code, the entry point and direct-call targets.
+//
+//   - A .pdata entry gives a start and an exact extent (Extent FromPdata,
+//     Unwind the .xdata RVA).
+//   - COFF symbols of type 0x20 (function) in an executable section give
+//     starts. Untyped symbols in code (assembler labels, or data such as
+//     __CTOR_LIST__ that mingw places in .text) only name a start found
+//     otherwise: they are not evidence of an entry point.
+//   - Exports into an executable section and the entry point give starts.
+//   - Direct calls (x64 E8 rel32, ARM64 BL) decoded instruction by
+//     instruction in every known function give starts, until no new start
+//     appears (see pecalls.go). A call into the middle of a .pdata range is
+//     not a new function.
+//   - A start without an extent is sized up to the next start (or the end
+//     of its section), less trailing padding (pepad.go): Extent FromGap.
+//   - Names: a COFF function symbol, then a global, then another symbol in
+//     code, then an export name; ties go to the shortest, then the
+//     alphabetically first name.
+func (l *peLoader) functions() error {
+	fs := &peFuncs{byRVA: make(map[uint32]*peCand), img: l.img}
+	fs.code = execSections(l.img)
+
+	for _, p := range l.pdata {
+		if _, dup := fs.byRVA[p.begin]; dup {
+			continue // the first entry for a start wins, as the unwinder's binary search would find one of them
+		}
+		c := fs.add(p.begin, FromPdata)
+		if p.end != 0 {
+			c.end, c.extent = p.end, FromPdata
+		}
+		c.unwind = p.unwind
+		if p.chained && p.parent != p.begin {
+			c.parent = p.parent
+		}
+	}
+	for _, s := range l.img.Symbols {
+		if !fs.inCode(s.RVA) {
+			continue
+		}
+		switch {
+		case s.Kind == SymbolFunc:
+			fs.add(s.RVA, FromSymbol).setName(s.Name, 4)
+		case s.Global:
+			if c := fs.byRVA[s.RVA]; c != nil {
+				c.setName(s.Name, 3)
+			}
+		default:
+			if c := fs.byRVA[s.RVA]; c != nil {
+				c.setName(s.Name, 2)
+			}
+		}
+	}
+	for _, e := range l.img.Exports {
+		if e.Forwarder != "" || !fs.inCode(e.RVA) {
+			continue
+		}
+		fs.add(e.RVA, FromExport).setName(e.Name, 1)
+	}
+	if l.img.Entry != 0 && fs.inCode(l.img.Entry) {
+		fs.add(l.img.Entry, FromEntry)
+	}
+	// Untyped symbols may name starts the exports or the entry point added.
+	for _, s := range l.img.Symbols {
+		if s.Kind != SymbolFunc {
+			if c := fs.byRVA[s.RVA]; c != nil {
+				rank := 2
+				if s.Global {
+					rank = 3
+				}
+				c.setName(s.Name, rank)
+			}
+		}
+	}
+
+	cands := fs.size(nil)
+	cands = fs.callTargets(l, cands)
+
+	out := make([]Function, 0, len(cands))
+	for _, c := range cands {
+		if !fs.inCode(c.rva) {
+			continue
+		}
+		out = append(out, Function{
+			Name: c.name, RVA: c.rva, Size: c.end - c.rva, Found: c.found, Extent: c.extent,
+			Unwind: c.unwind, Parent: c.parent,
+		})
+	}
+	l.img.Functions = out
+	return nil
+}
+
+// size gives every candidate without an extent the gap up to the next start
+// (or the end of its section), less trailing padding. It returns the
+// candidates sorted by RVA. fresh, when not nil, limits the re-sizing to
+// gap-sized candidates (the call scan re-sizes after adding starts).
+func (fs *peFuncs) size(_ map[uint32]bool) []*peCand {
+	cands := fs.sorted()
+	for i, c := range cands {
+		if c.extent == FromPdata {
+			continue
+		}
+		sec := sectionAt(fs.code, c.rva)
+		if sec == nil {
+			continue
+		}
+		limit := uint64(sec.RVA) + uint64(sec.Size)
+		if i+1 < len(cands) && uint64(cands[i+1].rva) < limit {
+			limit = uint64(cands[i+1].rva)
+		}
+		end := uint32(limit)
+		if code, ok := fs.img.Bytes(c.rva, int(end-c.rva)); ok {
+			if n := trimPadding(fs.img.Arch, code, c.rva); n > 0 {
+				end = c.rva + uint32(n)
+			}
+		}
+		c.end, c.extent = end, FromGap
+	}
+	return cands
+}
