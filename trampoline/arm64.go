@@ -1,16 +1,633 @@
 package trampoline
 
-// arm64Code generates arm64 code. (Being written: see the trampoline issue.)
+import (
+	"encoding/binary"
+	"fmt"
+
+	dec "github.com/seed3bccf95f/hotpatch/internal/decode/arm64"
+)
+
+// ARM64 code generation.
+//
+// Entry jumps. Near: one B (imm26, +-128 MiB), which a single aligned 4-byte
+// store can write while other threads run. Far: LDR X16, #8; BR X16; .quad
+// target (16 bytes). LDR (literal) needs no alignment of its 8-byte literal
+// on AArch64 (user mode runs with SCTLR_EL1.A clear on Linux and Windows; an
+// unaligned literal costs at most a split load), so the far jump works at any
+// 4-byte aligned address; it clobbers x16, which AAPCS64 lets any branch
+// between functions (veneer) clobber.
+//
+// Trap filler: BRK #0xF000, the encoding of Windows' __debugbreak, which both
+// Windows (STATUS_BREAKPOINT) and Linux (SIGTRAP) report as a breakpoint,
+// rather than UDF (SIGILL), so a stray jump into the filler reads as a debug
+// trap. Prologue lengths are whole words, so the filler is rarely written.
+//
+// Relocation keeps each PC-relative instruction in its own form when the
+// displacement from its new address fits, and otherwise escalates, never
+// shrinking, until the layout is stable:
+//
+//	B, BL          B/BL            -> MOV x16, #abs; BR/BLR x16
+//	B.cond, CBZ/CBNZ, TBZ/TBNZ
+//	               re-encoded      -> inverted over a B (8 bytes)
+//	                               -> inverted over MOV x16, #abs; BR x16
+//	ADR Xd         ADR             -> ADRP Xd; ADD Xd, Xd, #lo12 -> MOV Xd, #abs
+//	ADRP Xd        ADRP            -> MOV Xd, #page
+//	LDR (literal)  re-encoded      -> ADRP Xs; LDR Rt, [Xs, #lo12] (or ADD first)
+//	                               -> MOV Xs, #abs; LDR Rt, [Xs]
+//
+// MOV x, #abs is a MOVZ plus one MOVK per further non-zero halfword: no data
+// in the instruction stream. Xs is Rt itself for W, X and SW loads (the load
+// overwrites it anyway) and a scratch register for SIMD loads and PRFM.
+//
+// Scratch registers: x16 (IP0) or x17 (IP1), the first one no instruction of
+// the run names. BL (and B to a target outside the function) may always use
+// x16: the callee is free to clobber both. When the run names both and a form
+// needs one, Relocate refuses (a PRFM then becomes a NOP: it is only a hint).
+//
+// Jump tables and other code addresses: an ADR (or ADRP+ADD pair) in the run
+// whose target is code inside the run takes the address of moved code, as
+// the switch dispatch `adr xB, base; ldrb wI, [xT, wI, uxtw]; add xB, xB, wI,
+// sxtb #2; br xB` (gcc) and clang's variant (table in .rodata, offsets from a
+// code label) do. The table's offsets stay valid only if the copy keeps every
+// instruction at its original offset from the base, and only if every case
+// target moved too. So: when the run is the whole function and no instruction
+// changed size, the ADR points into the copy; otherwise Relocate refuses with
+// an *InstructionError naming the dispatch. It never leaves the base pointing
+// into the old, overwritten bytes.
 type arm64Code struct{}
 
-func (arm64Code) jump(from, to uint64, far bool) ([]byte, error) {
-	return nil, unsupportedArch(Arch(0))
+const (
+	a64BRK     = 0xD43E0000 // BRK #0xF000
+	a64NOP     = 0xD503201F
+	a64LDRX16  = 0x58000050 // LDR X16, #8
+	a64BRX16   = 0xD61F0200 // BR X16
+	a64MOVZ    = 0xD2800000 // MOVZ Xd, #imm16, LSL #hw*16
+	a64MOVK    = 0xF2800000 // MOVK Xd, #imm16, LSL #hw*16
+	a64BR      = 0xD61F0000 // BR Xn
+	a64BLR     = 0xD63F0000 // BLR Xn
+	a64B       = 0x14000000
+	a64ADRP    = 0x90000000
+	a64ADDimm  = 0x91000000 // ADD Xd, Xn, #imm12
+	regIP0     = 16
+	regIP1     = 17
+	regZR      = 31
+)
+
+func putWords(ws ...uint32) []byte {
+	b := make([]byte, 4*len(ws))
+	for k, w := range ws {
+		binary.LittleEndian.PutUint32(b[4*k:], w)
+	}
+	return b
 }
-func (arm64Code) nearReach(from, to uint64) bool { return false }
+
+func (arm64Code) nearReach(from, to uint64) bool { return dec.Reaches(dec.B, from, to) }
+
+func (c arm64Code) jump(from, to uint64, far bool) ([]byte, error) {
+	if from&3 != 0 || to&3 != 0 {
+		return nil, fmt.Errorf("trampoline: arm64 jump %#x -> %#x: both addresses must be 4-byte aligned", from, to)
+	}
+	if !far {
+		w, ok := dec.Retarget(dec.Decode(a64B, from), from, to)
+		if !ok {
+			return nil, fmt.Errorf("trampoline: arm64 B at %#x cannot reach %#x (+-128 MiB)", from, to)
+		}
+		return putWords(w), nil
+	}
+	b := putWords(a64LDRX16, a64BRX16, 0, 0)
+	binary.LittleEndian.PutUint64(b[8:], to)
+	return b, nil
+}
+
+func (arm64Code) trap() []byte { return putWords(a64BRK) }
+
+// prologue returns need rounded up to whole words, refusing when the function
+// ends (return, indirect jump, trap, or B leaving code) before need bytes:
+// the words after it may be another function or data.
 func (arm64Code) prologue(code []byte, addr uint64, need int) (int, error) {
-	return 0, unsupportedArch(Arch(0))
+	if addr&3 != 0 {
+		return 0, fmt.Errorf("trampoline: arm64 function at %#x is not 4-byte aligned", addr)
+	}
+	n := 0
+	for n < need {
+		if n+4 > len(code) {
+			return 0, &TooShortError{Addr: addr, Size: len(code), Need: need}
+		}
+		i := dec.Decode(binary.LittleEndian.Uint32(code[n:]), addr+uint64(n))
+		n += 4
+		ends := i.Flow.Ends()
+		if i.Class == dec.B && i.Target >= addr && i.Target < addr+uint64(len(code)) {
+			ends = false // a branch inside the function does not end it
+		}
+		if ends && n < need {
+			return 0, &TooShortError{Addr: addr, Size: n, Need: need}
+		}
+	}
+	return n, nil
 }
+
+// form is how one instruction is emitted, in escalating order.
+type form uint8
+
+const (
+	formCopy  form = iota // copied or re-encoded in place (4 bytes)
+	formNear              // 8-12 bytes, still PC-relative (inverted+B, ADRP pairs)
+	formAbs               // absolute address in a register
+)
+
+type a64Inst struct {
+	dec.Inst
+	off     int    // offset in the run
+	data    bool   // a literal read by an LDR of the run: copied verbatim
+	inRun   bool   // PC-relative target inside the run
+	target  uint64 // target to reach (mapped when outside the run)
+	form    form
+	scratch uint8 // register for absolute forms that need one
+	size    int
+}
+
 func (arm64Code) relocate(code []byte, from, to uint64, opts *Options) (*Relocation, error) {
-	return nil, unsupportedArch(Arch(0))
+	if len(code)%4 != 0 || from&3 != 0 || to&3 != 0 {
+		return nil, fmt.Errorf("trampoline: arm64 code must be whole 4-byte words at aligned addresses (len %d, from %#x, to %#x)", len(code), from, to)
+	}
+	end := from + uint64(len(code))
+	inRun := func(t uint64) bool { return t >= from && t < end }
+	insts := make([]a64Inst, len(code)/4)
+	for k := range insts {
+		insts[k] = a64Inst{Inst: dec.Decode(binary.LittleEndian.Uint32(code[4*k:]), from+uint64(4*k)), off: 4 * k}
+	}
+	// Literals inside the run are data: never reinterpret them.
+	for _, in := range insts {
+		if in.Class == dec.LDRLiteral && inRun(in.Target) {
+			size := max(in.Literal.Size(), 4)
+			for t := in.Target &^ 3; t < in.Target+uint64(size) && inRun(t); t += 4 {
+				insts[(t-from)/4].data = true
+			}
+		}
+	}
+	if err := a64CheckBranchInto(from, end, opts); err != nil {
+		return nil, err
+	}
+	wholeFunction := opts.Function == nil || (opts.FunctionAddr == from && len(opts.Function) == len(code))
+	codeAddrTaken, err := a64CheckAddressTaken(insts, from, end, wholeFunction)
+	if err != nil {
+		return nil, err
+	}
+	// Scratch registers no instruction of the run names.
+	free := []uint8{}
+	for _, r := range []uint8{regIP0, regIP1} {
+		used := false
+		for _, in := range insts {
+			if !in.data && in.UsesReg(r) {
+				used = true
+				break
+			}
+		}
+		if !used {
+			free = append(free, r)
+		}
+	}
+	funcStart, funcEnd := from, end
+	if opts.Function != nil {
+		funcStart, funcEnd = opts.FunctionAddr, opts.FunctionAddr+uint64(len(opts.Function))
+	}
+	for k := range insts {
+		in := &insts[k]
+		if in.data || !in.PCRelative() || (in.Class == dec.ADR && in.Reg == regZR) {
+			in.size = 4
+			continue
+		}
+		in.inRun = inRun(in.Target) && in.Class != dec.ADRP
+		in.target = in.Target
+		if !in.inRun && opts.Map != nil {
+			if t, ok := opts.Map(in.Target); ok {
+				in.target = t
+			}
+		}
+		if !in.inRun && opts.ForceFar {
+			in.form = formAbs
+		}
+		switch {
+		case len(free) > 0:
+			in.scratch = free[0]
+		case in.Class == dec.BL || (in.Class == dec.B && (in.Target < funcStart || in.Target >= funcEnd)):
+			in.scratch = regIP0 // a call or tail call may clobber x16 anyway
+		default:
+			in.scratch = regZR // none: refused if an absolute form needs one
+		}
+		if in.Class == dec.LDRLiteral && !in.Literal.SIMD() && in.Literal != dec.LitPRFM && in.Reg != regZR {
+			in.scratch = in.Reg
+		}
+	}
+	// Lay out, escalating forms until every instruction fits.
+	newOff := make([]int, len(insts))
+	for iter := 0; ; iter++ {
+		pos := 0
+		for k := range insts {
+			newOff[k] = pos
+			insts[k].size = a64Size(&insts[k])
+			pos += insts[k].size
+		}
+		changed := false
+		for k := range insts {
+			in := &insts[k]
+			if in.data || !in.PCRelative() || in.form == formAbs {
+				continue
+			}
+			t := in.target
+			if in.inRun {
+				t = to + uint64(newOff[(in.Target-from)/4]) + (in.Target & 3)
+			}
+			if !a64Fits(in, to+uint64(newOff[k]), t) {
+				in.form++
+				changed = true
+			}
+		}
+		if !changed {
+			break
+		}
+		if iter > 3*len(insts)+3 {
+			return nil, fmt.Errorf("trampoline: arm64 layout of %d instructions at %#x did not converge", len(insts), from)
+		}
+	}
+	if codeAddrTaken != nil {
+		for k, in := range insts {
+			if newOff[k] != in.off {
+				return nil, codeAddrTaken
+			}
+		}
+	}
+	rel := &Relocation{Boundaries: make([]Boundary, 0, len(insts))}
+	out := make([]byte, 0, len(code)+16)
+	for k := range insts {
+		in := &insts[k]
+		rel.Boundaries = append(rel.Boundaries, Boundary{Old: in.off, New: len(out)})
+		if in.data || in.size == 4 && in.form == formCopy && !in.PCRelative() {
+			out = append(out, code[in.off:in.off+4]...)
+			continue
+		}
+		if in.Class == dec.ADR && in.Reg == regZR {
+			out = append(out, code[in.off:in.off+4]...)
+			continue
+		}
+		t := in.target
+		if in.inRun {
+			t = to + uint64(newOff[(in.Target-from)/4]) + (in.Target & 3)
+		}
+		ws, err := a64Emit(in, to+uint64(len(out)), t)
+		if err != nil {
+			return nil, err
+		}
+		b := putWords(ws...)
+		if len(b) != in.size {
+			return nil, fmt.Errorf("trampoline: internal error: arm64 %s at %#x emitted %d bytes, planned %d", in.Inst, in.PC, len(b), in.size)
+		}
+		if len(b) != 4 || binary.LittleEndian.Uint32(b) != in.Word {
+			rel.Rewritten++
+		}
+		out = append(out, b...)
+	}
+	rel.Code = out
+	return rel, nil
 }
-func (arm64Code) trap() []byte { return nil }
+
+// movAbs returns MOVZ/MOVK words loading v into Xd: one per non-zero
+// halfword (at least one).
+func movAbs(rd uint8, v uint64) []uint32 { return movAbsN(rd, v, false) }
+
+// movAbsN is movAbs, or with all four words when full (for targets inside
+// the run, whose value depends on the layout being computed).
+func movAbsN(rd uint8, v uint64, full bool) []uint32 {
+	var ws []uint32
+	for hw := uint32(0); hw < 4; hw++ {
+		h := uint32(v>>(16*hw)) & 0xFFFF
+		if h == 0 && !full {
+			continue
+		}
+		op := uint32(a64MOVK)
+		if len(ws) == 0 {
+			op = a64MOVZ
+		}
+		ws = append(ws, op|hw<<21|h<<5|uint32(rd))
+	}
+	if len(ws) == 0 {
+		ws = append(ws, a64MOVZ|uint32(rd))
+	}
+	return ws
+}
+
+// ldrBase returns LDR (unsigned offset) with Rn=0, Rt=0, imm12=0 of the same
+// kind as an LDR (literal), and its access size (the imm12 scale).
+func ldrBase(l dec.Literal) (uint32, int) {
+	switch l {
+	case dec.LitW:
+		return 0xB9400000, 4
+	case dec.LitX:
+		return 0xF9400000, 8
+	case dec.LitSW:
+		return 0xB9800000, 4
+	case dec.LitS:
+		return 0xBD400000, 4
+	case dec.LitD:
+		return 0xFD400000, 8
+	case dec.LitQ:
+		return 0x3DC00000, 16
+	}
+	return 0xF9800000, 8 // PRFM
+}
+
+// alwaysCond reports a B.cond that is always taken (AL, NV): inverting its
+// condition does not give "never", so it is moved as an unconditional B.
+func alwaysCond(in *a64Inst) bool { return in.Class == dec.BCond && in.Cond >= 14 }
+
+// a64Size returns the bytes in's current form emits. Absolute forms depend
+// only on the (external) target value, never on the layout.
+func a64Size(in *a64Inst) int {
+	if in.data || !in.PCRelative() || (in.Class == dec.ADR && in.Reg == regZR) {
+		return 4
+	}
+	if in.form == formCopy {
+		return 4
+	}
+	mov := 4 * len(movAbsN(0, in.target, in.inRun))
+	switch in.Class {
+	case dec.B, dec.BL:
+		return mov + 4
+	case dec.BCond, dec.CBZ, dec.CBNZ, dec.TBZ, dec.TBNZ:
+		skip := 4
+		if alwaysCond(in) {
+			skip = 0
+		}
+		if in.form == formNear {
+			return skip + 4
+		}
+		return skip + mov + 4
+	case dec.ADR:
+		if in.form == formNear {
+			return 8
+		}
+		return mov
+	case dec.ADRP:
+		return 4 * len(movAbs(0, in.target&^0xFFF))
+	case dec.LDRLiteral:
+		if in.form == formNear {
+			_, scale := ldrBase(in.Literal)
+			if int(in.target&0xFFF)%scale == 0 {
+				return 8
+			}
+			return 12
+		}
+		return mov + 4
+	}
+	return 4
+}
+
+// a64Fits reports whether in's current (non-absolute) form placed at pc
+// reaches t.
+func a64Fits(in *a64Inst, pc, t uint64) bool {
+	switch in.form {
+	case formCopy:
+		if alwaysCond(in) {
+			return dec.Reaches(dec.BCond, pc, t)
+		}
+		if in.Class == dec.ADR {
+			return dec.Reaches(dec.ADR, pc, t)
+		}
+		return dec.Reaches(in.Class, pc, t)
+	case formNear:
+		switch in.Class {
+		case dec.BCond, dec.CBZ, dec.CBNZ, dec.TBZ, dec.TBNZ:
+			skip := uint64(4)
+			if alwaysCond(in) {
+				skip = 0
+			}
+			return dec.Reaches(dec.B, pc+skip, t)
+		case dec.ADR, dec.LDRLiteral:
+			return dec.Reaches(dec.ADRP, pc, t)
+		}
+		return false // B, BL, ADRP have no middle form
+	}
+	return true
+}
+
+// a64Emit encodes in's chosen form at pc reaching t.
+func a64Emit(in *a64Inst, pc, t uint64) ([]uint32, error) {
+	bad := func(why string) error {
+		return &InstructionError{Addr: in.PC, Inst: in.Inst.String(), Why: why}
+	}
+	needScratch := func() (uint8, error) {
+		if in.scratch == regZR {
+			return 0, bad("its absolute form needs a scratch register and the moved code uses both x16 and x17")
+		}
+		return in.scratch, nil
+	}
+	retarget := func(i dec.Inst, at, target uint64) ([]uint32, error) {
+		w, ok := dec.Retarget(i, at, target)
+		if !ok {
+			return nil, bad(fmt.Sprintf("internal error: %#x out of reach from %#x", target, at))
+		}
+		return []uint32{w}, nil
+	}
+	switch in.Class {
+	case dec.B, dec.BL:
+		if in.form == formCopy {
+			return retarget(in.Inst, pc, t)
+		}
+		r, err := needScratch()
+		if err != nil {
+			return nil, err
+		}
+		op := uint32(a64BR)
+		if in.Class == dec.BL {
+			op = a64BLR
+		}
+		return append(movAbsN(r, t, in.inRun), op|uint32(r)<<5), nil
+
+	case dec.BCond, dec.CBZ, dec.CBNZ, dec.TBZ, dec.TBNZ:
+		if in.form == formCopy {
+			return retarget(in.Inst, pc, t)
+		}
+		var ws []uint32
+		var tail []uint32
+		if in.form == formNear {
+			tail = []uint32{a64B}
+		} else {
+			r, err := needScratch()
+			if err != nil {
+				return nil, err
+			}
+			tail = append(movAbsN(r, t, in.inRun), a64BR|uint32(r)<<5)
+		}
+		at := pc
+		if !alwaysCond(in) {
+			// The inverted branch skips the tail when the original would
+			// have fallen through.
+			inv := in.Word ^ 0x01000000 // CBZ<->CBNZ, TBZ<->TBNZ (bit 24)
+			if in.Class == dec.BCond {
+				inv = in.Word ^ 1 // condition's low bit inverts it
+			}
+			w, err := retarget(dec.Decode(inv, pc), pc, pc+4+4*uint64(len(tail)))
+			if err != nil {
+				return nil, err
+			}
+			ws = append(ws, w...)
+			at += 4
+		}
+		if in.form == formNear {
+			w, err := retarget(dec.Decode(a64B, at), at, t)
+			if err != nil {
+				return nil, err
+			}
+			return append(ws, w...), nil
+		}
+		return append(ws, tail...), nil
+
+	case dec.ADR:
+		switch in.form {
+		case formCopy:
+			return retarget(in.Inst, pc, t)
+		case formNear:
+			rd := uint32(in.Reg)
+			w, err := retarget(dec.Decode(a64ADRP|rd, pc), pc, t)
+			if err != nil {
+				return nil, err
+			}
+			return append(w, a64ADDimm|uint32(t&0xFFF)<<10|rd<<5|rd), nil
+		}
+		return movAbsN(in.Reg, t, in.inRun), nil
+
+	case dec.ADRP:
+		if in.form == formCopy {
+			return retarget(in.Inst, pc, t)
+		}
+		return movAbs(in.Reg, t&^0xFFF), nil
+
+	case dec.LDRLiteral:
+		if in.form == formCopy {
+			return retarget(in.Inst, pc, t)
+		}
+		r := in.scratch
+		if r == regZR {
+			if in.Literal == dec.LitPRFM { // only a hint: drop it
+				ws := make([]uint32, a64Size(in)/4)
+				for k := range ws {
+					ws[k] = a64NOP
+				}
+				return ws, nil
+			}
+			return nil, bad("its absolute form needs a scratch register and the moved code uses both x16 and x17")
+		}
+		op, scale := ldrBase(in.Literal)
+		rt := uint32(in.Word & 0x1F) // Rt, or the PRFM operation
+		if in.form == formNear {
+			w, err := retarget(dec.Decode(a64ADRP|uint32(r), pc), pc, t)
+			if err != nil {
+				return nil, err
+			}
+			lo := uint32(t & 0xFFF)
+			if int(lo)%scale == 0 {
+				return append(w, op|(lo/uint32(scale))<<10|uint32(r)<<5|rt), nil
+			}
+			return append(w, a64ADDimm|lo<<10|uint32(r)<<5|uint32(r), op|uint32(r)<<5|rt), nil
+		}
+		return append(movAbsN(r, t, in.inRun), op|uint32(r)<<5|rt), nil
+	}
+	return nil, bad("internal error: unexpected class " + in.Class.String())
+}
+
+// a64CheckBranchInto refuses when code of opts.Function outside [from, end)
+// branches to (or takes with ADR the address of) a place past the run's
+// first byte: after the entry jump is written that place is gone.
+func a64CheckBranchInto(from, end uint64, opts *Options) error {
+	if opts.Function == nil {
+		return nil
+	}
+	fa := opts.FunctionAddr
+	if fa&3 != 0 {
+		return nil // not ARM64 code: nothing to decode reliably
+	}
+	insts := dec.DecodeAll(opts.Function, fa)
+	for k, i := range insts {
+		if i.PC >= from && i.PC < end {
+			continue
+		}
+		t := i.Target
+		switch i.Class {
+		case dec.B, dec.BL, dec.BCond, dec.CBZ, dec.CBNZ, dec.TBZ, dec.TBNZ, dec.ADR:
+		case dec.ADRP:
+			var ok bool
+			if t, ok = adrpPair(i, insts, k); !ok {
+				continue
+			}
+		default:
+			continue
+		}
+		if t > from && t < end {
+			return &BranchIntoError{From: i.PC, To: t}
+		}
+	}
+	return nil
+}
+
+// adrpPair returns the full address an ADRP at insts[k] forms with an
+// `ADD Xd, Xd, #lo12` right after it.
+func adrpPair(i dec.Inst, insts []dec.Inst, k int) (uint64, bool) {
+	if k+1 >= len(insts) {
+		return 0, false
+	}
+	w := insts[k+1].Word
+	rd := uint32(i.Reg)
+	if w&0xFFC00000 != a64ADDimm || w&0x1F != rd || w>>5&0x1F != rd {
+		return 0, false
+	}
+	return i.Target + uint64(w>>10&0xFFF), true
+}
+
+// a64CheckAddressTaken finds an ADR (or ADRP+ADD) of the run taking the
+// address of code inside the run: a jump-table base or a label for an
+// indirect branch. When the run is not the whole function it refuses at once
+// (case targets outside the run would be reached from the copy's base); when
+// it is, the returned error is raised if the layout changes.
+func a64CheckAddressTaken(insts []a64Inst, from, end uint64, wholeFunction bool) (error, error) {
+	plain := make([]dec.Inst, len(insts))
+	for k := range insts {
+		plain[k] = insts[k].Inst
+	}
+	for k, in := range insts {
+		if in.data {
+			continue
+		}
+		t := in.Target
+		switch in.Class {
+		case dec.ADR:
+		case dec.ADRP:
+			var ok bool
+			if t, ok = adrpPair(in.Inst, plain, k); !ok {
+				continue
+			}
+		default:
+			continue
+		}
+		if t < from || t >= end || insts[(t-from)/4].data {
+			continue
+		}
+		what := "takes the address of moved code at %#x"
+		dispatch := uint64(0)
+		for _, j := range insts[k+1:] {
+			if !j.data && j.Class == dec.BR {
+				what = "is the base of a jump table (code at %#x)"
+				dispatch = j.PC
+				break
+			}
+		}
+		why := fmt.Sprintf(what, t)
+		if dispatch != 0 {
+			why += fmt.Sprintf(" dispatched by the br at %#x", dispatch)
+		}
+		if !wholeFunction {
+			return nil, &InstructionError{Addr: in.PC, Inst: in.Inst.String(), Why: why + "; only part of the function moves, so its offsets would lead out of the copy"}
+		}
+		return &InstructionError{Addr: in.PC, Inst: in.Inst.String(), Why: why + "; relocation changed instruction sizes, so offsets from it would be wrong"}, nil
+	}
+	return nil, nil
+}

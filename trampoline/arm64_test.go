@@ -1,0 +1,316 @@
+package trampoline
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"testing"
+
+	dec "github.com/seed3bccf95f/hotpatch/internal/decode/arm64"
+	"github.com/stretchr/testify/require"
+)
+
+func words(ws ...uint32) []byte { return putWords(ws...) }
+
+func TestARM64Jump(t *testing.T) {
+	const from = 0x10_0000_0000
+	for _, d := range []int64{0, 4, -4, 1<<27 - 4, -1 << 27} {
+		to := uint64(from + d)
+		require.True(t, arm64Code{}.nearReach(from, to))
+		n, err := JumpSize(ARM64, from, to)
+		require.NoError(t, err)
+		require.Equal(t, 4, n)
+		b, err := EncodeJump(ARM64, from, to)
+		require.NoError(t, err)
+		require.Len(t, b, 4)
+		i := dec.Decode(binary.LittleEndian.Uint32(b), from)
+		require.Equal(t, dec.B, i.Class)
+		require.Equal(t, to, i.Target)
+		require.True(t, i.AsmOK)
+	}
+	for _, d := range []int64{1 << 27, -1<<27 - 4, 1 << 40, -1 << 33} {
+		to := uint64(from + d)
+		require.False(t, arm64Code{}.nearReach(from, to), "%+#x", d)
+		b, err := EncodeJump(ARM64, from, to)
+		require.NoError(t, err)
+		require.Len(t, b, 16)
+		ldr := dec.Decode(binary.LittleEndian.Uint32(b), from)
+		require.Equal(t, dec.LDRLiteral, ldr.Class)
+		require.Equal(t, dec.LitX, ldr.Literal)
+		require.EqualValues(t, 16, ldr.Reg)
+		require.Equal(t, uint64(from+8), ldr.Target)
+		br := dec.Decode(binary.LittleEndian.Uint32(b[4:]), from+4)
+		require.Equal(t, dec.BR, br.Class)
+		require.EqualValues(t, 16, br.Reg)
+		require.Equal(t, to, binary.LittleEndian.Uint64(b[8:]))
+	}
+	far, err := EncodeFarJump(ARM64, from, from+8)
+	require.NoError(t, err)
+	require.Len(t, far, FarJumpSize(ARM64))
+	_, err = EncodeJump(ARM64, from, from+2)
+	require.Error(t, err, "misaligned target")
+	require.Error(t, CheckFits(ARM64, "tiny", from, 8, from+1<<30))
+	require.NoError(t, CheckFits(ARM64, "tiny", from, 4, from+1<<20))
+	require.Equal(t, []byte{0x00, 0x00, 0x3e, 0xd4}, arm64Code{}.trap())
+}
+
+func TestARM64Prologue(t *testing.T) {
+	const at = 0x400000
+	nop := uint32(0xD503201F)
+	tests := []struct {
+		name string
+		code []byte
+		need int
+		want int
+		err  error
+	}{
+		{"near", words(nop, nop, nop, nop, nop), 4, 4, nil},
+		{"far", words(nop, nop, nop, nop, nop), 16, 16, nil},
+		{"ret inside", words(nop, 0xd65f03c0, nop, nop), 16, 0, ErrTooShort},
+		{"ret last word", words(nop, nop, nop, 0xd65f03c0), 16, 16, nil},
+		{"br inside", words(0xd61f0200, nop, nop, nop), 16, 0, ErrTooShort},
+		{"b out inside", words(0x14001000, nop, nop, nop), 16, 0, ErrTooShort},
+		{"b within function", words(0x14000002, nop, nop, nop), 16, 16, nil},
+		{"b tail call, near", words(0x14001000), 4, 4, nil},
+		{"brk inside", words(0xd43e0000, nop, nop, nop), 8, 0, ErrTooShort},
+		{"short", words(nop, nop), 16, 0, ErrTooShort},
+		{"cbz inside ok", words(0xb4000040, nop, nop, nop), 16, 16, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			n, err := PrologueLength(ARM64, tc.code, at, tc.need)
+			if tc.err != nil {
+				require.ErrorIs(t, err, tc.err)
+				var ts *TooShortError
+				require.ErrorAs(t, err, &ts)
+				require.Equal(t, uint64(at), ts.Addr)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, n)
+		})
+	}
+}
+
+// One word of every PC-relative class (and a few plain ones), assembled by
+// llvm-mc; each targets from+0x100 (or from's page + 0x5000 for ADRP).
+var a64ClassWords = []struct {
+	name string
+	word uint32
+}{
+	{"b", 0x14000040}, {"bl", 0x94000040}, {"b.ne", 0x54000801}, {"b.al", 0x5400080e},
+	{"bc.eq", 0x54000810}, {"cbz w3", 0x34000803}, {"cbnz x7", 0xb5000807},
+	{"tbz w1,#5", 0x36280801}, {"tbnz x2,#63", 0xb7f80802},
+	{"adr x0", 0x10000800}, {"adr x5,+0x103", 0x70000805}, {"adrp x16", 0xb0000030},
+	{"ldr w2", 0x18000802}, {"ldr x3", 0x58000803}, {"ldrsw x4", 0x98000804},
+	{"ldr s5", 0x1c000805}, {"ldr d6", 0x5c000806}, {"ldr q7", 0x9c000807},
+	{"prfm pldl1keep", 0xd8000800}, {"ldr x16 (own scratch)", 0x58000810}, {"ldr wzr", 0x1800081f},
+	{"mov x0,x1", 0xaa0103e0}, {"ret", 0xd65f03c0}, {"ldadd (no arm64asm)", 0xf8200201},
+}
+
+// TestARM64RelocateClasses relocates each class to places that hit every
+// reach (same page, past imm14, past imm19/ADR, past B, past ADRP) and with
+// ForceFar and a Map, and checks the result with the independent evaluator.
+func TestARM64RelocateClasses(t *testing.T) {
+	const from = 0x10_0000_0000
+	places := []struct {
+		name string
+		to   uint64
+		far  bool
+	}{
+		{"same page", from + 0x40, false},
+		{"+64KiB (past imm14)", from + 0x10000, false},
+		{"+2MiB (past imm19/ADR)", from + 0x200000, false},
+		{"-2MiB", from - 0x200000, false},
+		{"+200MiB (past B)", from + 200<<20, false},
+		{"+8GiB (past ADRP)", from + 8<<30, false},
+		{"-8GiB", from - 8<<30, false},
+		{"ForceFar same page", from + 0x40, true},
+	}
+	mapped := func(tgt uint64) (uint64, bool) {
+		if tgt == from+0x100 {
+			return 0x7_0000_0000, true
+		}
+		return 0, false
+	}
+	n := 0
+	for _, w := range a64ClassWords {
+		for _, p := range places {
+			for _, withMap := range []bool{false, true} {
+				name := fmt.Sprintf("%s/%s/map=%v", w.name, p.name, withMap)
+				code := words(w.word, 0xd503201f)
+				opts := &Options{ForceFar: p.far}
+				mapTarget := func(t uint64) uint64 { return t }
+				if withMap {
+					opts.Map = mapped
+					mapTarget = func(t uint64) uint64 {
+						if m, ok := mapped(t); ok {
+							return m
+						}
+						return t
+					}
+				}
+				rel, err := Relocate(ARM64, code, from, p.to, opts)
+				require.NoError(t, err, name)
+				require.NoError(t, checkRelocationA64(code, from, p.to, rel, mapTarget), name)
+				n++
+			}
+		}
+	}
+	t.Logf("%d relocations checked", n)
+}
+
+// TestARM64RelocateInternal: branches inside the run stay inside the copy
+// even when instructions between them grow.
+func TestARM64RelocateInternal(t *testing.T) {
+	const from = 0x10_0000_0000
+	code := words(
+		0xb4000080, // cbz x0, +0x10 (in run)
+		0x58100001, // ldr x1, +0x20000 (out: grows when far)
+		0x37180042, // tbnz w2, #3, +8 (in run)
+		0x17fffffd, // b -0xc (in run, back to the ldr)
+		0xd65f03c0, // ret
+		0x14000000, // b . (in run: itself)
+	)
+	for _, to := range []uint64{from + 0x1000, from + 8<<30} {
+		for _, far := range []bool{false, true} {
+			rel, err := Relocate(ARM64, code, from, to, &Options{ForceFar: far})
+			require.NoError(t, err)
+			require.NoError(t, checkRelocationA64(code, from, to, rel, func(t uint64) uint64 { return t }))
+			if far || to > from+1<<30 {
+				require.Greater(t, len(rel.Code), len(code))
+				require.Equal(t, 3, rel.Rewritten) // the ldr, and the cbz and b whose distances it changed
+			}
+		}
+	}
+	// TBZ whose in-run target is pushed past 32 KiB by a grown instruction
+	// between them is widened.
+	big := make([]uint32, 0, 9000)
+	big = append(big, 0x36000000|uint32(8190)<<5) // tbz w0, #0, +32760
+	for range 8189 {
+		big = append(big, 0x58000001) // ldr x1, . (the word itself: in run)
+	}
+	big = append(big, 0xd503201f)
+	code = words(big...)
+	code = append(code, words(0x94000000|(1<<20))...) // bl far outside
+	rel, err := Relocate(ARM64, code, from, from+8<<30, &Options{ForceFar: true})
+	require.NoError(t, err)
+	require.NoError(t, checkRelocationA64(code, from, from+8<<30, rel, func(t uint64) uint64 { return t }))
+	i := dec.Decode(binary.LittleEndian.Uint32(rel.Code), from+8<<30)
+	require.Equal(t, dec.TBZ, i.Class)
+}
+
+func TestARM64BranchInto(t *testing.T) {
+	const at = 0x400000
+	fn := words(
+		0xd503201f, 0xd503201f, 0xd503201f, 0xd503201f, // moved
+		0xb4ffffa0, // cbz x0, -0xc: into the moved bytes
+		0xd65f03c0,
+	)
+	_, err := Relocate(ARM64, fn[:16], at, at+0x1000, &Options{Function: fn, FunctionAddr: at})
+	var bi *BranchIntoError
+	require.ErrorAs(t, err, &bi)
+	require.ErrorIs(t, err, ErrBranchIntoMoved)
+	require.Equal(t, uint64(at+16), bi.From)
+	require.Equal(t, uint64(at+4), bi.To)
+	// To the first byte is fine: that is where the entry jump is.
+	binary.LittleEndian.PutUint32(fn[16:], 0xb4ffff80) // cbz x0, -0x10
+	_, err = Relocate(ARM64, fn[:16], at, at+0x1000, &Options{Function: fn, FunctionAddr: at})
+	require.NoError(t, err)
+	// ADR of a moved address from the rest of the function is refused too.
+	binary.LittleEndian.PutUint32(fn[16:], 0x10ffffa0) // adr x0, -0xc
+	_, err = Relocate(ARM64, fn[:16], at, at+0x1000, &Options{Function: fn, FunctionAddr: at})
+	require.ErrorIs(t, err, ErrBranchIntoMoved)
+	_, err = NewDetour(ARM64, at, fn, at+8<<30, at+0x1000, nil) // far: moves 16 bytes
+	require.ErrorIs(t, err, ErrBranchIntoMoved)
+}
+
+// TestARM64Scratch: code that names x16 gets x17 for its absolute forms;
+// code naming both is refused, except where a call clobbers them anyway.
+func TestARM64Scratch(t *testing.T) {
+	const from = 0x10_0000_0000
+	const to = from + 8<<30
+	movX16 := uint32(0xaa0003f0) // mov x16, x0
+	movX17 := uint32(0xaa0103f1) // mov x17, x1
+	cbz := uint32(0xb4000800)    // cbz x0, +0x100 (out of the run)
+	code := words(movX16, cbz, 0x91000600) // add x0, x16, #1
+	rel, err := Relocate(ARM64, code, from, to, nil)
+	require.NoError(t, err)
+	require.NoError(t, checkRelocationA64(code, from, to, rel, func(t uint64) uint64 { return t }))
+	for off := 8; off < rel.Boundaries[2].New; off += 4 {
+		w := binary.LittleEndian.Uint32(rel.Code[off:])
+		require.False(t, dec.Decode(w, 0).UsesReg(16), "%#08x clobbers x16", w)
+	}
+	require.True(t, dec.Decode(binary.LittleEndian.Uint32(rel.Code[rel.Boundaries[2].New-4:]), 0).UsesReg(17))
+
+	code = words(movX16, movX17, cbz, 0x8b110200) // add x0, x16, x17
+	_, err = Relocate(ARM64, code, from, to, nil)
+	var ie *InstructionError
+	require.ErrorAs(t, err, &ie)
+	require.ErrorIs(t, err, ErrUnrelocatable)
+	require.Equal(t, uint64(from+8), ie.Addr)
+	require.Contains(t, ie.Why, "x16 and x17")
+	// Near, nothing needs a scratch register.
+	_, err = Relocate(ARM64, code, from, from+0x1000, nil)
+	require.NoError(t, err)
+	// A BL may use x16: the callee may clobber it.
+	code = words(movX16, movX17, 0x94000040, 0x8b110200)
+	rel, err = Relocate(ARM64, code, from, to, nil)
+	require.NoError(t, err)
+	require.NoError(t, checkRelocationA64(code, from, to, rel, func(t uint64) uint64 { return t }))
+	// A PRFM with no scratch is dropped (NOPs): it is only a hint.
+	code = words(movX16, movX17, 0xd8000800, 0x8b110200)
+	rel, err = Relocate(ARM64, code, from, to, nil)
+	require.NoError(t, err)
+	require.NoError(t, checkRelocationA64(code, from, to, rel, func(t uint64) uint64 { return t }))
+}
+
+// gcc's switch dispatch: adrp/add of the table (in .rodata), ldrb the
+// offset, adr of the base label, add sxtb #2, br.
+var a64JumpTable = []uint32{
+	0x7100101f, // 0: cmp w0, #4
+	0x54000208, // 4: b.hi +0x40 (default, outside)
+	0xb0000001, // 8: adrp x1, table page (+0x1000)
+	0x91000021, // c: add x1, x1, #0
+	0x38604821, // 10: ldrb w1, [x1, w0, uxtw]
+	0x10000062, // 14: adr x2, +0xc (base = 0x20)
+	0x8b218841, // 18: add x1, x2, w1, sxtb #2
+	0xd61f0020, // 1c: br x1
+	0x52800060, // 20: mov w0, #3 (case 0)
+	0xd65f03c0, // 24: ret
+	0x52800120, // 28: mov w0, #9 (case 1)
+	0xd65f03c0, // 2c: ret
+}
+
+func TestARM64JumpTable(t *testing.T) {
+	const from = 0x10_0000_0000
+	code := words(a64JumpTable...)
+	// Whole function, layout unchanged: the base points into the copy.
+	rel, err := Relocate(ARM64, code, from, from+0x10000, nil)
+	require.NoError(t, err)
+	require.Equal(t, len(code), len(rel.Code))
+	adr := dec.Decode(binary.LittleEndian.Uint32(rel.Code[0x14:]), from+0x10000+0x14)
+	require.Equal(t, uint64(from+0x10000+0x20), adr.Target)
+	// Whole function, layout changed (the b.hi grows): refused.
+	_, err = Relocate(ARM64, code, from, from+0x10000, &Options{ForceFar: true})
+	var ie *InstructionError
+	require.ErrorAs(t, err, &ie)
+	require.Equal(t, uint64(from+0x14), ie.Addr)
+	require.Contains(t, ie.Why, "jump table")
+	require.Contains(t, ie.Why, fmt.Sprintf("%#x", from+0x1c))
+	// Only the first 0x20 bytes move (base inside): refused.
+	_, err = Relocate(ARM64, code[:0x24], from, from+0x10000, &Options{Function: code, FunctionAddr: from})
+	require.ErrorAs(t, err, &ie)
+	require.Contains(t, ie.Why, "only part of the function")
+	// The base outside the moved bytes is the old, intact code: fine.
+	_, err = Relocate(ARM64, code[:0x10], from, from+8<<30, &Options{Function: code, FunctionAddr: from})
+	require.NoError(t, err)
+}
+
+func TestARM64Unaligned(t *testing.T) {
+	_, err := Relocate(ARM64, []byte{1, 2, 3}, 0x1000, 0x2000, nil)
+	require.Error(t, err)
+	_, err = Relocate(ARM64, words(0xd503201f), 0x1002, 0x2000, nil)
+	require.Error(t, err)
+	require.False(t, errors.Is(err, ErrBranchIntoMoved))
+}
