@@ -57,20 +57,20 @@ import (
 type arm64Code struct{}
 
 const (
-	a64BRK     = 0xD43E0000 // BRK #0xF000
-	a64NOP     = 0xD503201F
-	a64LDRX16  = 0x58000050 // LDR X16, #8
-	a64BRX16   = 0xD61F0200 // BR X16
-	a64MOVZ    = 0xD2800000 // MOVZ Xd, #imm16, LSL #hw*16
-	a64MOVK    = 0xF2800000 // MOVK Xd, #imm16, LSL #hw*16
-	a64BR      = 0xD61F0000 // BR Xn
-	a64BLR     = 0xD63F0000 // BLR Xn
-	a64B       = 0x14000000
-	a64ADRP    = 0x90000000
-	a64ADDimm  = 0x91000000 // ADD Xd, Xn, #imm12
-	regIP0     = 16
-	regIP1     = 17
-	regZR      = 31
+	a64BRK    = 0xD43E0000 // BRK #0xF000
+	a64NOP    = 0xD503201F
+	a64LDRX16 = 0x58000050 // LDR X16, #8
+	a64BRX16  = 0xD61F0200 // BR X16
+	a64MOVZ   = 0xD2800000 // MOVZ Xd, #imm16, LSL #hw*16
+	a64MOVK   = 0xF2800000 // MOVK Xd, #imm16, LSL #hw*16
+	a64BR     = 0xD61F0000 // BR Xn
+	a64BLR    = 0xD63F0000 // BLR Xn
+	a64B      = 0x14000000
+	a64ADRP   = 0x90000000
+	a64ADDimm = 0x91000000 // ADD Xd, Xn, #imm12
+	regIP0    = 16
+	regIP1    = 17
+	regZR     = 31
 )
 
 func putWords(ws ...uint32) []byte {
@@ -130,9 +130,9 @@ func (arm64Code) prologue(code []byte, addr uint64, need int) (int, error) {
 type form uint8
 
 const (
-	formCopy  form = iota // copied or re-encoded in place (4 bytes)
-	formNear              // 8-12 bytes, still PC-relative (inverted+B, ADRP pairs)
-	formAbs               // absolute address in a register
+	formCopy form = iota // copied or re-encoded in place (4 bytes)
+	formNear             // 8-12 bytes, still PC-relative (inverted+B, ADRP pairs)
+	formAbs              // absolute address in a register
 )
 
 type a64Inst struct {

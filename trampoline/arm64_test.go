@@ -230,9 +230,9 @@ func TestARM64BranchInto(t *testing.T) {
 func TestARM64Scratch(t *testing.T) {
 	const from = 0x10_0000_0000
 	const to = from + 8<<30
-	movX16 := uint32(0xaa0003f0) // mov x16, x0
-	movX17 := uint32(0xaa0103f1) // mov x17, x1
-	cbz := uint32(0xb4000800)    // cbz x0, +0x100 (out of the run)
+	movX16 := uint32(0xaa0003f0)           // mov x16, x0
+	movX17 := uint32(0xaa0103f1)           // mov x17, x1
+	cbz := uint32(0xb4000800)              // cbz x0, +0x100 (out of the run)
 	code := words(movX16, cbz, 0x91000600) // add x0, x16, #1
 	rel, err := Relocate(ARM64, code, from, to, nil)
 	require.NoError(t, err)
