@@ -1,0 +1,134 @@
+//go:build linux
+
+package image
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/seed3bccf95f/hotpatch/internal/testenv"
+)
+
+// procMem reads a process's memory through /proc/PID/mem, at offsets from base.
+type procMem struct {
+	f    *os.File
+	base uint64
+}
+
+func (m procMem) ReadAt(p []byte, off int64) (int, error) {
+	return m.f.ReadAt(p, int64(m.base)+off)
+}
+
+// moduleBase returns the lowest address at which pid maps file offset 0 of path.
+func moduleBase(t *testing.T, pid string, path string) uint64 {
+	t.Helper()
+	f, err := os.Open("/proc/" + pid + "/maps")
+	require.NoError(t, err)
+	defer f.Close()
+	want, err := filepath.EvalSymlinks(path)
+	require.NoError(t, err)
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// start-end perms offset dev inode path
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 6 || fields[2] != "00000000" {
+			continue
+		}
+		if strings.TrimSuffix(strings.Join(fields[5:], " "), " (deleted)") != want {
+			continue
+		}
+		start, err := strconv.ParseUint(strings.SplitN(fields[0], "-", 2)[0], 16, 64)
+		require.NoError(t, err)
+		return start
+	}
+	require.NoError(t, sc.Err())
+	t.Fatalf("%s is not mapped in process %s", want, pid)
+	return 0
+}
+
+func openProcMem(t *testing.T, pid string, base uint64) procMem {
+	t.Helper()
+	f, err := os.Open("/proc/" + pid + "/mem")
+	require.NoError(t, err)
+	t.Cleanup(func() { f.Close() })
+	return procMem{f, base}
+}
+
+// TestVerifyLoadedSelf checks the running test binary against its own file:
+// whatever the build mode (non-PIE: loaded at its preferred base; PIE:
+// elsewhere, with RELATIVE relocations applied by the loader).
+func TestVerifyLoadedSelf(t *testing.T) {
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	img, err := Open(exe)
+	require.NoError(t, err)
+	base := moduleBase(t, "self", exe)
+	mem := openProcMem(t, "self", base)
+	t.Logf("%s: preferred base %#x, loaded at %#x, %d relocations, build ID %x", filepath.Base(exe), img.Base, base, len(img.Relocs), img.Identity.BuildID)
+	require.NoError(t, img.VerifyLoaded(mem, base, nil))
+
+	// The same memory is not another build.
+	other := *img
+	other.Identity.BuildID = append([]byte{0}, img.Identity.BuildID...)
+	require.ErrorIs(t, other.VerifyLoaded(mem, base, nil), ErrIdentityMismatch)
+}
+
+// TestVerifyLoadedChild runs the PIE fixture whose .text carries RELATIVE
+// relocations, lets the system's dynamic loader place and relocate it at a
+// random base, and verifies it through /proc/PID/mem.
+func TestVerifyLoadedChild(t *testing.T) {
+	if runtime.GOARCH != "amd64" || testenv.Emulated() {
+		t.Skip("runs the x86-64 fixture natively; the amd64 leg covers it")
+	}
+	path, err := filepath.Abs(filepath.Join("testdata", "textrel-amd64.elf"))
+	require.NoError(t, err)
+	img, err := Open(path)
+	require.NoError(t, err)
+	require.NotEmpty(t, codeRelocs(img))
+
+	cmd := exec.Command(path)
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		stdin.Close()
+		_ = cmd.Wait()
+	})
+	// main writes one byte once the loader has finished relocating.
+	ready := make([]byte, 1)
+	_, err = io.ReadFull(stdout, ready)
+	require.NoError(t, err)
+
+	pid := strconv.Itoa(cmd.Process.Pid)
+	base := moduleBase(t, pid, path)
+	require.NotEqual(t, img.Base, base, "a PIE is loaded away from its link address")
+	mem := openProcMem(t, pid, base)
+	require.NoError(t, img.VerifyLoaded(mem, base, nil))
+
+	// Its relocated words really were relocated: read one back.
+	r := codeRelocs(img)[0]
+	word := make([]byte, 8)
+	_, err = mem.ReadAt(word, int64(r.RVA))
+	require.NoError(t, err)
+	require.Equal(t, fmt.Sprintf("%#x", uint64(r.Addend)+base-img.Base), fmt.Sprintf("%#x", leUint64(word)))
+}
+
+func leUint64(b []byte) uint64 {
+	var v uint64
+	for i := 7; i >= 0; i-- {
+		v = v<<8 | uint64(b[i])
+	}
+	return v
+}

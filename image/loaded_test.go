@@ -1,0 +1,158 @@
+package image
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// elfFixtures are the committed PIE fixtures with relocations inside .text.
+var elfFixtures = []string{"textrel-amd64.elf", "textrel-arm64.elf"}
+
+// codeRelocs returns the base relocations that fall in executable sections.
+func codeRelocs(img *Image) []Reloc {
+	var out []Reloc
+	for _, r := range img.Relocs {
+		if s, ok := img.SectionAt(r.RVA); ok && s.Flags&SectionExec != 0 {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// rawCodeHash hashes the executable sections of mem as they are, without
+// undoing relocations: what a naive comparison would do.
+func rawCodeHash(img *Image, mem []byte) [32]byte {
+	h := sha256.New()
+	for _, s := range img.Sections {
+		if s.Flags&SectionExec != 0 {
+			h.Write(mem[s.RVA : s.RVA+s.Size])
+		}
+	}
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+func TestVerifyLoadedELFRelocated(t *testing.T) {
+	for _, name := range elfFixtures {
+		t.Run(name, func(t *testing.T) {
+			img, file := fixture(t, name)
+			rel := codeRelocs(img)
+			require.NotEmpty(t, rel, "fixture must have relocations in code for this test to mean anything")
+			for _, base := range []uint64{img.Base, img.Base + 0x7f3a12340000, img.Base + 0x1000} {
+				mem := loadAt(t, img, file, base)
+				if base != img.Base {
+					require.NotEqual(t, img.Identity.CodeHash, rawCodeHash(img, mem), "relocated code must differ from the file")
+				}
+				require.NoError(t, img.VerifyLoaded(bytes.NewReader(mem), base, nil), "base %#x", base)
+			}
+		})
+	}
+}
+
+func TestVerifyLoadedELFMismatch(t *testing.T) {
+	for _, name := range elfFixtures {
+		img, file := fixture(t, name)
+		base := img.Base + 0x55aa00000000
+		leaf, ok := img.FunctionByName("fx_leaf")
+		require.True(t, ok)
+		site := codeRelocs(img)[0].RVA
+		bid := bytes.Index(file, img.Identity.BuildID)
+		require.Positive(t, bid)
+
+		tests := []struct {
+			name   string
+			mutate func(mem []byte)
+			opts   *VerifyOptions
+			field  string
+			rva    uint32 // 0: any
+			inWord bool   // rva is anywhere in the 8-byte word at rva
+		}{
+			{name: "code byte", mutate: func(m []byte) { m[leaf.RVA+1] ^= 0x40 }, field: "CodeHash", rva: leaf.RVA + 1},
+			{name: "last code byte", mutate: func(m []byte) { m[leaf.End()-1] ^= 1 }, field: "CodeHash", rva: leaf.End() - 1},
+			{name: "relocated word", mutate: func(m []byte) { m[site+2] ^= 0x10 }, field: "CodeHash", rva: site, inWord: true},
+			{name: "ignored byte", mutate: func(m []byte) { m[leaf.RVA+1] ^= 0x40 }, opts: &VerifyOptions{Ignore: []Range{{RVA: leaf.RVA, Size: 4}}}},
+			{name: "ignored reloc word", mutate: func(m []byte) { m[site+2] ^= 0x10 }, opts: &VerifyOptions{Ignore: []Range{{RVA: site, Size: 8}}}},
+			{name: "ignore elsewhere", mutate: func(m []byte) { m[leaf.RVA+1] ^= 0x40 }, opts: &VerifyOptions{Ignore: []Range{{RVA: leaf.RVA + 2, Size: 2}}}, field: "CodeHash", rva: leaf.RVA + 1},
+			{name: "machine", mutate: func(m []byte) { m[18] ^= 0x80 }, field: "Machine"},
+			{name: "build id", mutate: func(m []byte) {
+				// The build ID lives in the first segment: file offset = RVA.
+				m[bid+3] ^= 0xff
+			}, field: "BuildID"},
+			{name: "not an ELF header", mutate: func(m []byte) { m[1] = 'X' }, field: "Header"},
+		}
+		for _, tc := range tests {
+			t.Run(name+"/"+tc.name, func(t *testing.T) {
+				mem := loadAt(t, img, file, base)
+				tc.mutate(mem)
+				err := img.VerifyLoaded(bytes.NewReader(mem), base, tc.opts)
+				if tc.field == "" {
+					require.NoError(t, err)
+					return
+				}
+				require.ErrorIs(t, err, ErrIdentityMismatch)
+				var me *IdentityMismatchError
+				require.ErrorAs(t, err, &me)
+				require.Equal(t, tc.field, me.Field, "%v", err)
+				require.NotEqual(t, me.Want, me.Got)
+				switch {
+				case tc.inWord:
+					require.GreaterOrEqual(t, me.RVA, tc.rva, "%v", err)
+					require.Less(t, me.RVA, tc.rva+8, "%v", err)
+				case tc.rva != 0:
+					require.Equal(t, tc.rva, me.RVA, "%v", err)
+				}
+			})
+		}
+	}
+}
+
+// holeReader fails reads that touch [hole, hole+n).
+type holeReader struct {
+	r       io.ReaderAt
+	hole, n int64
+}
+
+var errHole = errors.New("page not mapped")
+
+func (h holeReader) ReadAt(p []byte, off int64) (int, error) {
+	if off < h.hole+h.n && off+int64(len(p)) > h.hole {
+		return 0, errHole
+	}
+	return h.r.ReadAt(p, off)
+}
+
+func TestVerifyLoadedUnreadable(t *testing.T) {
+	img, file := fixture(t, "textrel-amd64.elf")
+	mem := loadAt(t, img, file, img.Base)
+	text, ok := img.FunctionByName("fx_leaf")
+	require.True(t, ok)
+	sec, ok := img.SectionAt(text.RVA)
+	require.True(t, ok)
+
+	for _, tc := range []struct {
+		name string
+		r    io.ReaderAt
+		rva  uint32
+		want error
+	}{
+		{"header", holeReader{bytes.NewReader(mem), 0, 1}, 0, errHole},
+		{"code", holeReader{bytes.NewReader(mem), int64(text.RVA), 1}, sec.RVA, errHole},
+		{"short", bytes.NewReader(mem[:sec.RVA+1]), sec.RVA, io.EOF},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := img.VerifyLoaded(tc.r, img.Base, nil)
+			var re *ReadError
+			require.ErrorAs(t, err, &re, "%v", err)
+			require.Equal(t, tc.rva, re.RVA)
+			require.ErrorIs(t, err, tc.want)
+			require.Contains(t, err.Error(), fmt.Sprintf("%#x", tc.rva))
+		})
+	}
+}
