@@ -27,9 +27,9 @@ const maxCodeBytes = 1 << 30
 //     they are not an error;
 //   - merges candidates with the same start: Found is the union of their
 //     bits; Size, Extent and Unwind come from the best extent (pdata >
-//     symbol > gap > none); the name is the best-extent candidate's, else a
-//     symbol's, else an export's, else any other, ties broken by the
-//     shortest and then the alphabetically first name;
+//     symbol > gap > none); the name is the one of the named candidate with
+//     the best extent, then found as a symbol, then as an export, ties
+//     broken by the shortest and then the alphabetically first name;
 //   - gives a function with no size (an entry point or call target the
 //     loader could not size) the gap up to the next start or the end of its
 //     section, with Extent FromGap. Trailing padding is not trimmed here:
@@ -116,22 +116,20 @@ func nameRank(f *Function) int {
 	return 0
 }
 
-// betterName reports whether name a (from a candidate of rank ra) should be
-// preferred to b (rank rb).
-func betterName(a string, ra int, b string, rb int) bool {
-	if b == "" {
-		return a != ""
-	}
-	if a == "" {
-		return false
-	}
-	if ra != rb {
+// betterName reports whether candidate a's name is preferred to b's: the
+// better extent first, then a symbol's name over an export's over any other,
+// then the shorter, then the alphabetically first.
+func betterName(a, b *Function) bool {
+	if ra, rb := extentRank(a.Extent), extentRank(b.Extent); ra != rb {
 		return ra > rb
 	}
-	if len(a) != len(b) {
-		return len(a) < len(b)
+	if ra, rb := nameRank(a), nameRank(b); ra != rb {
+		return ra > rb
 	}
-	return a < b
+	if len(a.Name) != len(b.Name) {
+		return len(a.Name) < len(b.Name)
+	}
+	return a.Name < b.Name
 }
 
 func finishFunctions(img *Image, code []*Section) []Function {
@@ -162,18 +160,20 @@ func finishFunctions(img *Image, code []*Section) []Function {
 		if m.Extent == 0 {
 			m.Size = 0
 		}
-		name, rank := "", -1
-		if m.Name != "" {
-			name, rank = m.Name, 3
-		}
-		for k := i + 1; k < j; k++ {
+		name, best := "", -1
+		for k := i; k < j; k++ {
 			c := &kept[k]
-			m.Found |= c.Found
-			if m.Unwind == 0 {
-				m.Unwind = c.Unwind
+			if k > i {
+				m.Found |= c.Found
+				if m.Unwind == 0 {
+					m.Unwind = c.Unwind
+				}
 			}
-			if rank < 3 && betterName(c.Name, nameRank(c), name, rank) {
-				name, rank = c.Name, nameRank(c)
+			if c.Name == "" {
+				continue
+			}
+			if best < 0 || betterName(c, &kept[best]) {
+				name, best = c.Name, k
 			}
 		}
 		m.Name = name

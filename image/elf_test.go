@@ -1,0 +1,197 @@
+package image
+
+import (
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseELFFixture(t *testing.T) {
+	for _, tc := range []struct {
+		file    string
+		arch    Arch
+		machine uint16
+		reloc   RelocType
+	}{
+		{"textrel-amd64.elf", AMD64, 62, RelocType(elf.R_X86_64_RELATIVE)},
+		{"textrel-arm64.elf", ARM64, 183, RelocType(elf.R_AARCH64_RELATIVE)},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			img, data := fixture(t, tc.file)
+			f, err := elf.NewFile(bytes.NewReader(data))
+			require.NoError(t, err)
+
+			require.Equal(t, FormatELF, img.Format)
+			require.Equal(t, tc.arch, img.Arch)
+			require.Equal(t, tc.machine, img.Identity.Machine)
+			require.Equal(t, uint64(0), img.Base, "PIE linked at 0")
+			require.Equal(t, uint32(f.Entry), img.Entry)
+			require.Len(t, img.Identity.BuildID, 20, "sha1 build ID")
+			require.Contains(t, string(data), string(img.Identity.BuildID))
+
+			// Aliases: one function, named by the rule (global, shortest, alphabetical).
+			a, ok := img.FunctionByName("fx_alias_a")
+			require.True(t, ok)
+			for _, alias := range []string{"fx_alias_b", "fx_alias_long_name"} {
+				_, ok := img.FunctionByName(alias)
+				require.False(t, ok, alias)
+			}
+			require.Equal(t, FromSymbol|FromExport, a.Found)
+			require.Equal(t, FromSymbol, a.Extent)
+
+			// Entry point: _start from the symbol table, with its size.
+			start, ok := img.FunctionByName("_start")
+			require.True(t, ok)
+			require.Equal(t, img.Entry, start.RVA)
+			require.NotZero(t, start.Found&FromEntry)
+
+			local, ok := img.FunctionByName("fx_local")
+			if ok { // gcc may inline or rename (fx_local.constprop.0) a static function
+				require.Equal(t, FromSymbol, local.Found)
+			}
+
+			// Symbols: functions, data, local/global.
+			kinds := map[string]Symbol{}
+			for _, s := range img.Symbols {
+				kinds[s.Name] = s
+			}
+			require.Equal(t, SymbolData, kinds["fx_global_data"].Kind)
+			require.True(t, kinds["fx_global_data"].Global)
+			require.Equal(t, SymbolFunc, kinds["fx_leaf"].Kind)
+			require.Equal(t, SymbolData, kinds["fx_table"].Kind)
+
+			// The table in .text: three RELATIVE relocations, addends = the functions.
+			rel := codeRelocs(img)
+			require.Len(t, rel, 3)
+			var want []int64
+			for _, n := range []string{"fx_leaf", "fx_caller", "fx_alias_a"} {
+				fn, ok := img.FunctionByName(n)
+				require.True(t, ok, n)
+				want = append(want, int64(fn.RVA))
+			}
+			for i, r := range rel {
+				require.Equal(t, tc.reloc, r.Type)
+				require.Equal(t, uint8(8), r.Size)
+				require.Equal(t, want[i], r.Addend)
+				require.Equal(t, kinds["fx_table"].RVA+uint32(8*i), r.RVA)
+			}
+
+			// Imports: write and read through JUMP_SLOT, from libc (versioned).
+			imps := map[string]Import{}
+			for _, im := range img.Imports {
+				imps[im.Name] = im
+			}
+			for _, n := range []string{"write", "read", "__libc_start_main"} {
+				require.Equal(t, "libc.so.6", imps[n].Library, n)
+				s, ok := img.SectionAt(imps[n].Slot)
+				require.True(t, ok)
+				require.Contains(t, []string{".got", ".got.plt"}, s.Name)
+			}
+
+			// Exports: the defined dynamic symbols.
+			exps := map[string]Export{}
+			for _, e := range img.Exports {
+				exps[e.Name] = e
+			}
+			require.Equal(t, a.RVA, exps["fx_alias_long_name"].RVA)
+			require.NotContains(t, exps, "write")
+
+			// Sections: .text executable, .bss uninitialised, no .tbss.
+			text, ok := img.SectionAt(a.RVA)
+			require.True(t, ok)
+			require.Equal(t, ".text", text.Name)
+			require.Equal(t, SectionRead|SectionExec, text.Flags)
+			for _, s := range img.Sections {
+				if s.Name == ".bss" {
+					require.Equal(t, SectionRead|SectionWrite|SectionUninit, s.Flags)
+					require.Empty(t, s.Data)
+				}
+			}
+		})
+	}
+}
+
+// TestParseELFGoBuildID: a GNU build ID wins over the Go linker's note,
+// which is used when it is the only one.
+func TestParseELFGoBuildID(t *testing.T) {
+	notes := []elfNote{{name: "Go", typ: elfNoteGoBuildID, desc: []byte("go-id")}}
+	require.Equal(t, []byte("go-id"), pickBuildID(notes))
+	notes = append(notes, elfNote{name: "GNU", typ: elfNoteGNUBuildID, desc: []byte{1, 2}})
+	require.Equal(t, []byte{1, 2}, pickBuildID(notes))
+	require.Nil(t, pickBuildID(nil))
+}
+
+// elfWith returns a copy of the fixture with a header field overwritten.
+func elfWith(t *testing.T, off int, v any) []byte {
+	t.Helper()
+	_, data := fixture(t, "textrel-amd64.elf")
+	out := bytes.Clone(data)
+	var b bytes.Buffer
+	require.NoError(t, binary.Write(&b, binary.LittleEndian, v))
+	copy(out[off:], b.Bytes())
+	return out
+}
+
+func TestParseELFErrors(t *testing.T) {
+	_, data := fixture(t, "textrel-amd64.elf")
+	f, err := elf.NewFile(bytes.NewReader(data))
+	require.NoError(t, err)
+	shoff := binary.LittleEndian.Uint64(data[40:])
+	textIdx := -1
+	for i, s := range f.Sections {
+		if s.Name == ".text" {
+			textIdx = i
+		}
+	}
+	require.Positive(t, textIdx)
+	textHdr := int(shoff) + 64*textIdx
+
+	for _, tc := range []struct {
+		name   string
+		data   []byte
+		unsupp bool
+		offset int64 // for FormatError; -2: any
+	}{
+		{"empty", nil, false, 0},
+		{"bad magic", []byte("\x7fELG"), false, 0},
+		{"ident only", data[:16], false, 16},
+		{"truncated header", data[:40], false, 16},
+		{"32-bit", elfWith(t, 4, uint8(1)), true, 0},
+		{"big-endian", elfWith(t, 5, uint8(2)), true, 0},
+		{"bad class", elfWith(t, 4, uint8(7)), false, 4},
+		{"bad version", elfWith(t, 6, uint8(9)), false, 6},
+		{"object file", elfWith(t, 16, uint16(elf.ET_REL)), true, 0},
+		{"riscv", elfWith(t, 18, uint16(elf.EM_RISCV)), true, 0},
+		{"bad type", elfWith(t, 16, uint16(0x77)), false, 16},
+		{"no program headers", elfWith(t, 56, uint16(0)), false, 56},
+		{"program headers beyond end", elfWith(t, 32, uint64(len(data)-8)), false, 32},
+		{"section headers beyond end", elfWith(t, 40, uint64(len(data)-8)), false, 40},
+		{"small phentsize", elfWith(t, 54, uint16(8)), false, 54},
+		{"truncated file", data[:len(data)/2], false, 40},
+		{".text beyond end", elfWith(t, textHdr+24, uint64(len(data))), false, -2},
+		{"huge span", elfWith(t, int(binary.LittleEndian.Uint64(data[32:]))+56*3+40, uint64(1<<33)), true, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			img, err := Parse(tc.data)
+			require.Error(t, err)
+			require.Nil(t, img)
+			if tc.unsupp {
+				require.ErrorIs(t, err, ErrUnsupported, "%v", err)
+				var ue *UnsupportedError
+				require.ErrorAs(t, err, &ue)
+				return
+			}
+			require.ErrorIs(t, err, ErrMalformed, "%v", err)
+			var fe *FormatError
+			require.ErrorAs(t, err, &fe)
+			if tc.offset != -2 {
+				require.Equal(t, tc.offset, fe.Offset, "%v", err)
+			} else {
+				require.GreaterOrEqual(t, fe.Offset, int64(0), "%v", err)
+			}
+		})
+	}
+}
