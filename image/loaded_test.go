@@ -3,12 +3,17 @@ package image
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/seed3bccf95f/hotpatch/internal/testenv"
 )
 
 // elfFixtures are the committed PIE fixtures with relocations inside .text.
@@ -155,4 +160,134 @@ func TestVerifyLoadedUnreadable(t *testing.T) {
 			require.Contains(t, err.Error(), fmt.Sprintf("%#x", tc.rva))
 		})
 	}
+}
+
+// peFixture parses a PE file and checks it is one.
+func peFixture(t *testing.T, path string) (*Image, []byte) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	img, err := Parse(data)
+	require.NoError(t, err, path)
+	require.Equal(t, FormatPE, img.Format)
+	return img, data
+}
+
+func TestVerifyLoadedPE(t *testing.T) {
+	paths := []string{
+		testenv.Testdata(t, "bin", "c-v1-amd64.exe"),
+		testenv.Testdata(t, "bin", "c-v1-arm64.exe"),
+		filepath.Join("testdata", "pe", "x64.dll"),
+		filepath.Join("testdata", "pe", "a64.dll"),
+	}
+	codeRelocated := 0
+	for _, path := range paths {
+		img, file := peFixture(t, path)
+		le := binary.LittleEndian
+		lfanew := le.Uint32(file[0x3c:])
+		opt := lfanew + 24
+		leaf := img.Functions[len(img.Functions)/2]
+		require.NotNil(t, img.Identity.CodeView, path)
+		codeRelocated += len(codeRelocs(img))
+
+		// Bases above, below (negative delta) and at the preferred one.
+		for _, base := range []uint64{img.Base, img.Base + 0x7ff600000000, img.Base - 0x100000000} {
+			mem := loadAt(t, img, file, base)
+			if base != img.Base && len(codeRelocs(img)) > 0 {
+				require.NotEqual(t, img.Identity.CodeHash, rawCodeHash(img, mem))
+			}
+			require.NoError(t, img.VerifyLoaded(bytes.NewReader(mem), base, nil), "%s at %#x", path, base)
+		}
+
+		base := img.Base + 0x10000000
+		for _, tc := range []struct {
+			name   string
+			mutate func(m []byte)
+			field  string
+			rva    uint32
+		}{
+			{"machine", func(m []byte) { m[lfanew+4] ^= 1 }, "Machine", 0},
+			{"timestamp", func(m []byte) { m[lfanew+8] ^= 1 }, "TimeDateStamp", 0},
+			{"checksum", func(m []byte) { m[opt+64] ^= 1 }, "CheckSum", 0},
+			{"size of image", func(m []byte) { m[opt+57] ^= 0x10 }, "SizeOfImage", 0},
+			{"codeview guid", func(m []byte) {
+				i := bytes.Index(m, img.Identity.CodeView.GUID[:])
+				require.Positive(t, i)
+				m[i+5] ^= 1
+			}, "CodeView", 0},
+			{"codeview age", func(m []byte) {
+				i := bytes.Index(m, img.Identity.CodeView.GUID[:])
+				m[i+16] ^= 2
+			}, "CodeView", 0},
+			{"code byte", func(m []byte) { m[leaf.RVA] ^= 0x80 }, "CodeHash", leaf.RVA},
+			{"last code byte", func(m []byte) {
+				s, _ := img.SectionAt(leaf.RVA)
+				m[s.RVA+s.Size-1] ^= 0x80
+			}, "CodeHash", 0},
+			{"pe signature", func(m []byte) { m[lfanew] = 'X' }, "Header", 0},
+		} {
+			t.Run(filepath.Base(path)+"/"+tc.name, func(t *testing.T) {
+				mem := loadAt(t, img, file, base)
+				tc.mutate(mem)
+				err := img.VerifyLoaded(bytes.NewReader(mem), base, nil)
+				var me *IdentityMismatchError
+				require.ErrorAs(t, err, &me)
+				require.Equal(t, tc.field, me.Field, "%v", err)
+				if tc.rva != 0 {
+					require.Equal(t, tc.rva, me.RVA, "%v", err)
+				}
+				t.Log(err)
+			})
+		}
+	}
+	require.Positive(t, codeRelocated, "at least one PE fixture must relocate code")
+}
+
+// TestVerifyLoadedOtherBuild loads one build and verifies it against another:
+// the identity field that tells them apart is named. When the headers are
+// forged to match, the code hash still refuses, at a changed function.
+func TestVerifyLoadedOtherBuild(t *testing.T) {
+	bin := func(n string) string { return testenv.Testdata(t, "bin", n) }
+	for _, tc := range []struct{ want, loaded, field string }{
+		{"c-v1-amd64.exe", "c-v1-rebuilt-amd64.exe", "TimeDateStamp"},
+		{"c-v1-amd64.exe", "c-v2-amd64.exe", "CheckSum"},
+		{"c-v1-arm64.exe", "c-v1-rebuilt-arm64.exe", "TimeDateStamp"},
+		{"c-v1-amd64.elf", "c-v1-rebuilt-amd64.elf", "BuildID"},
+		{"c-v1-amd64.elf", "c-v2-amd64.elf", "BuildID"},
+		{"c-v1-arm64.elf", "c-v2-arm64.elf", "BuildID"},
+	} {
+		t.Run(tc.loaded, func(t *testing.T) {
+			want, _ := peOrELF(t, bin(tc.want))
+			got, gotFile := peOrELF(t, bin(tc.loaded))
+			base := want.Base + 0x20000000
+			mem := loadAt(t, got, gotFile, base)
+			err := want.VerifyLoaded(bytes.NewReader(mem), base, nil)
+			var me *IdentityMismatchError
+			require.ErrorAs(t, err, &me)
+			require.Equal(t, tc.field, me.Field, "%v", err)
+
+			if want.Format != FormatELF || bytes.Equal(want.Identity.CodeHash[:], got.Identity.CodeHash[:]) {
+				return
+			}
+			// Forge v1's build ID into the v2 memory: the code still differs.
+			i := bytes.Index(mem, got.Identity.BuildID)
+			require.Positive(t, i)
+			copy(mem[i:], want.Identity.BuildID)
+			err = want.VerifyLoaded(bytes.NewReader(mem), base, nil)
+			require.ErrorAs(t, err, &me)
+			require.Equal(t, "CodeHash", me.Field, "%v", err)
+			f, ok := want.FunctionAt(me.RVA)
+			require.True(t, ok, "first difference %#x is inside a function", me.RVA)
+			t.Logf("v2 differs from v1 first at %#x in %s", me.RVA, f.Name)
+		})
+	}
+}
+
+func peOrELF(t *testing.T, path string) (*Image, []byte) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	img, err := Parse(data)
+	require.NoError(t, err, path)
+	return img, data
 }
