@@ -68,12 +68,12 @@ const (
 	a64B      = 0x14000000
 	a64ADRP   = 0x90000000
 	a64ADDimm = 0x91000000 // ADD Xd, Xn, #imm12
-	regIP0    = 16
-	regIP1    = 17
-	regZR     = 31
+	a64IP0    = 16
+	a64IP1    = 17
+	a64ZR     = 31
 )
 
-func putWords(ws ...uint32) []byte {
+func a64Words(ws ...uint32) []byte {
 	b := make([]byte, 4*len(ws))
 	for k, w := range ws {
 		binary.LittleEndian.PutUint32(b[4*k:], w)
@@ -92,14 +92,14 @@ func (c arm64Code) jump(from, to uint64, far bool) ([]byte, error) {
 		if !ok {
 			return nil, fmt.Errorf("trampoline: arm64 B at %#x cannot reach %#x (+-128 MiB)", from, to)
 		}
-		return putWords(w), nil
+		return a64Words(w), nil
 	}
-	b := putWords(a64LDRX16, a64BRX16, 0, 0)
+	b := a64Words(a64LDRX16, a64BRX16, 0, 0)
 	binary.LittleEndian.PutUint64(b[8:], to)
 	return b, nil
 }
 
-func (arm64Code) trap() []byte { return putWords(a64BRK) }
+func (arm64Code) trap() []byte { return a64Words(a64BRK) }
 
 // prologue returns need rounded up to whole words, refusing when the function
 // ends (return, indirect jump, trap, or B leaving code) before need bytes:
@@ -127,12 +127,12 @@ func (arm64Code) prologue(code []byte, addr uint64, need int) (int, error) {
 }
 
 // form is how one instruction is emitted, in escalating order.
-type form uint8
+type a64Form uint8
 
 const (
-	formCopy form = iota // copied or re-encoded in place (4 bytes)
-	formNear             // 8-12 bytes, still PC-relative (inverted+B, ADRP pairs)
-	formAbs              // absolute address in a register
+	a64Copy a64Form = iota // copied or re-encoded in place (4 bytes)
+	a64Near                // 8-12 bytes, still PC-relative (inverted+B, ADRP pairs)
+	a64Abs                 // absolute address in a register
 )
 
 type a64Inst struct {
@@ -141,14 +141,14 @@ type a64Inst struct {
 	data    bool   // a literal read by an LDR of the run: copied verbatim
 	inRun   bool   // PC-relative target inside the run
 	target  uint64 // target to reach (mapped when outside the run)
-	form    form
+	form    a64Form
 	scratch uint8 // register for absolute forms that need one
 	size    int
 }
 
 func (arm64Code) relocate(code []byte, from, to uint64, opts *Options) (*Relocation, error) {
 	if len(code)%4 != 0 || from&3 != 0 || to&3 != 0 {
-		return nil, fmt.Errorf("trampoline: arm64 code must be whole 4-byte words at aligned addresses (len %d, from %#x, to %#x)", len(code), from, to)
+		return nil, fmt.Errorf("trampoline: arm64 code must be whole 4-byte a64W at aligned addresses (len %d, from %#x, to %#x)", len(code), from, to)
 	}
 	end := from + uint64(len(code))
 	inRun := func(t uint64) bool { return t >= from && t < end }
@@ -175,7 +175,7 @@ func (arm64Code) relocate(code []byte, from, to uint64, opts *Options) (*Relocat
 	}
 	// Scratch registers no instruction of the run names.
 	free := []uint8{}
-	for _, r := range []uint8{regIP0, regIP1} {
+	for _, r := range []uint8{a64IP0, a64IP1} {
 		used := false
 		for _, in := range insts {
 			if !in.data && in.UsesReg(r) {
@@ -193,7 +193,7 @@ func (arm64Code) relocate(code []byte, from, to uint64, opts *Options) (*Relocat
 	}
 	for k := range insts {
 		in := &insts[k]
-		if in.data || !in.PCRelative() || (in.Class == dec.ADR && in.Reg == regZR) {
+		if in.data || !in.PCRelative() || (in.Class == dec.ADR && in.Reg == a64ZR) {
 			in.size = 4
 			continue
 		}
@@ -205,17 +205,17 @@ func (arm64Code) relocate(code []byte, from, to uint64, opts *Options) (*Relocat
 			}
 		}
 		if !in.inRun && opts.ForceFar {
-			in.form = formAbs
+			in.form = a64Abs
 		}
 		switch {
 		case len(free) > 0:
 			in.scratch = free[0]
 		case in.Class == dec.BL || (in.Class == dec.B && (in.Target < funcStart || in.Target >= funcEnd)):
-			in.scratch = regIP0 // a call or tail call may clobber x16 anyway
+			in.scratch = a64IP0 // a call or tail call may clobber x16 anyway
 		default:
-			in.scratch = regZR // none: refused if an absolute form needs one
+			in.scratch = a64ZR // none: refused if an absolute form needs one
 		}
-		if in.Class == dec.LDRLiteral && !in.Literal.SIMD() && in.Literal != dec.LitPRFM && in.Reg != regZR {
+		if in.Class == dec.LDRLiteral && !in.Literal.SIMD() && in.Literal != dec.LitPRFM && in.Reg != a64ZR {
 			in.scratch = in.Reg
 		}
 	}
@@ -231,7 +231,7 @@ func (arm64Code) relocate(code []byte, from, to uint64, opts *Options) (*Relocat
 		changed := false
 		for k := range insts {
 			in := &insts[k]
-			if in.data || !in.PCRelative() || in.form == formAbs {
+			if in.data || !in.PCRelative() || in.form == a64Abs {
 				continue
 			}
 			t := in.target
@@ -262,11 +262,11 @@ func (arm64Code) relocate(code []byte, from, to uint64, opts *Options) (*Relocat
 	for k := range insts {
 		in := &insts[k]
 		rel.Boundaries = append(rel.Boundaries, Boundary{Old: in.off, New: len(out)})
-		if in.data || in.size == 4 && in.form == formCopy && !in.PCRelative() {
+		if in.data || in.size == 4 && in.form == a64Copy && !in.PCRelative() {
 			out = append(out, code[in.off:in.off+4]...)
 			continue
 		}
-		if in.Class == dec.ADR && in.Reg == regZR {
+		if in.Class == dec.ADR && in.Reg == a64ZR {
 			out = append(out, code[in.off:in.off+4]...)
 			continue
 		}
@@ -278,7 +278,7 @@ func (arm64Code) relocate(code []byte, from, to uint64, opts *Options) (*Relocat
 		if err != nil {
 			return nil, err
 		}
-		b := putWords(ws...)
+		b := a64Words(ws...)
 		if len(b) != in.size {
 			return nil, fmt.Errorf("trampoline: internal error: arm64 %s at %#x emitted %d bytes, planned %d", in.Inst, in.PC, len(b), in.size)
 		}
@@ -291,13 +291,13 @@ func (arm64Code) relocate(code []byte, from, to uint64, opts *Options) (*Relocat
 	return rel, nil
 }
 
-// movAbs returns MOVZ/MOVK words loading v into Xd: one per non-zero
+// a64MovAbs returns MOVZ/MOVK words loading v into Xd: one per non-zero
 // halfword (at least one).
-func movAbs(rd uint8, v uint64) []uint32 { return movAbsN(rd, v, false) }
+func a64MovAbs(rd uint8, v uint64) []uint32 { return a64MovAbsN(rd, v, false) }
 
-// movAbsN is movAbs, or with all four words when full (for targets inside
+// a64MovAbsN is a64MovAbs, or with all four words when full (for targets inside
 // the run, whose value depends on the layout being computed).
-func movAbsN(rd uint8, v uint64, full bool) []uint32 {
+func a64MovAbsN(rd uint8, v uint64, full bool) []uint32 {
 	var ws []uint32
 	for hw := uint32(0); hw < 4; hw++ {
 		h := uint32(v>>(16*hw)) & 0xFFFF
@@ -316,9 +316,9 @@ func movAbsN(rd uint8, v uint64, full bool) []uint32 {
 	return ws
 }
 
-// ldrBase returns LDR (unsigned offset) with Rn=0, Rt=0, imm12=0 of the same
+// a64LdrBase returns LDR (unsigned offset) with Rn=0, Rt=0, imm12=0 of the same
 // kind as an LDR (literal), and its access size (the imm12 scale).
-func ldrBase(l dec.Literal) (uint32, int) {
+func a64LdrBase(l dec.Literal) (uint32, int) {
 	switch l {
 	case dec.LitW:
 		return 0xB9400000, 4
@@ -336,42 +336,42 @@ func ldrBase(l dec.Literal) (uint32, int) {
 	return 0xF9800000, 8 // PRFM
 }
 
-// alwaysCond reports a B.cond that is always taken (AL, NV): inverting its
+// a64AlwaysCond reports a B.cond that is always taken (AL, NV): inverting its
 // condition does not give "never", so it is moved as an unconditional B.
-func alwaysCond(in *a64Inst) bool { return in.Class == dec.BCond && in.Cond >= 14 }
+func a64AlwaysCond(in *a64Inst) bool { return in.Class == dec.BCond && in.Cond >= 14 }
 
 // a64Size returns the bytes in's current form emits. Absolute forms depend
 // only on the (external) target value, never on the layout.
 func a64Size(in *a64Inst) int {
-	if in.data || !in.PCRelative() || (in.Class == dec.ADR && in.Reg == regZR) {
+	if in.data || !in.PCRelative() || (in.Class == dec.ADR && in.Reg == a64ZR) {
 		return 4
 	}
-	if in.form == formCopy {
+	if in.form == a64Copy {
 		return 4
 	}
-	mov := 4 * len(movAbsN(0, in.target, in.inRun))
+	mov := 4 * len(a64MovAbsN(0, in.target, in.inRun))
 	switch in.Class {
 	case dec.B, dec.BL:
 		return mov + 4
 	case dec.BCond, dec.CBZ, dec.CBNZ, dec.TBZ, dec.TBNZ:
 		skip := 4
-		if alwaysCond(in) {
+		if a64AlwaysCond(in) {
 			skip = 0
 		}
-		if in.form == formNear {
+		if in.form == a64Near {
 			return skip + 4
 		}
 		return skip + mov + 4
 	case dec.ADR:
-		if in.form == formNear {
+		if in.form == a64Near {
 			return 8
 		}
 		return mov
 	case dec.ADRP:
-		return 4 * len(movAbs(0, in.target&^0xFFF))
+		return 4 * len(a64MovAbs(0, in.target&^0xFFF))
 	case dec.LDRLiteral:
-		if in.form == formNear {
-			_, scale := ldrBase(in.Literal)
+		if in.form == a64Near {
+			_, scale := a64LdrBase(in.Literal)
 			if int(in.target&0xFFF)%scale == 0 {
 				return 8
 			}
@@ -386,19 +386,19 @@ func a64Size(in *a64Inst) int {
 // reaches t.
 func a64Fits(in *a64Inst, pc, t uint64) bool {
 	switch in.form {
-	case formCopy:
-		if alwaysCond(in) {
+	case a64Copy:
+		if a64AlwaysCond(in) {
 			return dec.Reaches(dec.BCond, pc, t)
 		}
 		if in.Class == dec.ADR {
 			return dec.Reaches(dec.ADR, pc, t)
 		}
 		return dec.Reaches(in.Class, pc, t)
-	case formNear:
+	case a64Near:
 		switch in.Class {
 		case dec.BCond, dec.CBZ, dec.CBNZ, dec.TBZ, dec.TBNZ:
 			skip := uint64(4)
-			if alwaysCond(in) {
+			if a64AlwaysCond(in) {
 				skip = 0
 			}
 			return dec.Reaches(dec.B, pc+skip, t)
@@ -416,7 +416,7 @@ func a64Emit(in *a64Inst, pc, t uint64) ([]uint32, error) {
 		return &InstructionError{Addr: in.PC, Inst: in.Inst.String(), Why: why}
 	}
 	needScratch := func() (uint8, error) {
-		if in.scratch == regZR {
+		if in.scratch == a64ZR {
 			return 0, bad("its absolute form needs a scratch register and the moved code uses both x16 and x17")
 		}
 		return in.scratch, nil
@@ -430,7 +430,7 @@ func a64Emit(in *a64Inst, pc, t uint64) ([]uint32, error) {
 	}
 	switch in.Class {
 	case dec.B, dec.BL:
-		if in.form == formCopy {
+		if in.form == a64Copy {
 			return retarget(in.Inst, pc, t)
 		}
 		r, err := needScratch()
@@ -441,25 +441,25 @@ func a64Emit(in *a64Inst, pc, t uint64) ([]uint32, error) {
 		if in.Class == dec.BL {
 			op = a64BLR
 		}
-		return append(movAbsN(r, t, in.inRun), op|uint32(r)<<5), nil
+		return append(a64MovAbsN(r, t, in.inRun), op|uint32(r)<<5), nil
 
 	case dec.BCond, dec.CBZ, dec.CBNZ, dec.TBZ, dec.TBNZ:
-		if in.form == formCopy {
+		if in.form == a64Copy {
 			return retarget(in.Inst, pc, t)
 		}
 		var ws []uint32
 		var tail []uint32
-		if in.form == formNear {
+		if in.form == a64Near {
 			tail = []uint32{a64B}
 		} else {
 			r, err := needScratch()
 			if err != nil {
 				return nil, err
 			}
-			tail = append(movAbsN(r, t, in.inRun), a64BR|uint32(r)<<5)
+			tail = append(a64MovAbsN(r, t, in.inRun), a64BR|uint32(r)<<5)
 		}
 		at := pc
-		if !alwaysCond(in) {
+		if !a64AlwaysCond(in) {
 			// The inverted branch skips the tail when the original would
 			// have fallen through.
 			inv := in.Word ^ 0x01000000 // CBZ<->CBNZ, TBZ<->TBNZ (bit 24)
@@ -473,7 +473,7 @@ func a64Emit(in *a64Inst, pc, t uint64) ([]uint32, error) {
 			ws = append(ws, w...)
 			at += 4
 		}
-		if in.form == formNear {
+		if in.form == a64Near {
 			w, err := retarget(dec.Decode(a64B, at), at, t)
 			if err != nil {
 				return nil, err
@@ -484,9 +484,9 @@ func a64Emit(in *a64Inst, pc, t uint64) ([]uint32, error) {
 
 	case dec.ADR:
 		switch in.form {
-		case formCopy:
+		case a64Copy:
 			return retarget(in.Inst, pc, t)
-		case formNear:
+		case a64Near:
 			rd := uint32(in.Reg)
 			w, err := retarget(dec.Decode(a64ADRP|rd, pc), pc, t)
 			if err != nil {
@@ -494,20 +494,20 @@ func a64Emit(in *a64Inst, pc, t uint64) ([]uint32, error) {
 			}
 			return append(w, a64ADDimm|uint32(t&0xFFF)<<10|rd<<5|rd), nil
 		}
-		return movAbsN(in.Reg, t, in.inRun), nil
+		return a64MovAbsN(in.Reg, t, in.inRun), nil
 
 	case dec.ADRP:
-		if in.form == formCopy {
+		if in.form == a64Copy {
 			return retarget(in.Inst, pc, t)
 		}
-		return movAbs(in.Reg, t&^0xFFF), nil
+		return a64MovAbs(in.Reg, t&^0xFFF), nil
 
 	case dec.LDRLiteral:
-		if in.form == formCopy {
+		if in.form == a64Copy {
 			return retarget(in.Inst, pc, t)
 		}
 		r := in.scratch
-		if r == regZR {
+		if r == a64ZR {
 			if in.Literal == dec.LitPRFM { // only a hint: drop it
 				ws := make([]uint32, a64Size(in)/4)
 				for k := range ws {
@@ -517,9 +517,9 @@ func a64Emit(in *a64Inst, pc, t uint64) ([]uint32, error) {
 			}
 			return nil, bad("its absolute form needs a scratch register and the moved code uses both x16 and x17")
 		}
-		op, scale := ldrBase(in.Literal)
+		op, scale := a64LdrBase(in.Literal)
 		rt := uint32(in.Word & 0x1F) // Rt, or the PRFM operation
-		if in.form == formNear {
+		if in.form == a64Near {
 			w, err := retarget(dec.Decode(a64ADRP|uint32(r), pc), pc, t)
 			if err != nil {
 				return nil, err
@@ -530,7 +530,7 @@ func a64Emit(in *a64Inst, pc, t uint64) ([]uint32, error) {
 			}
 			return append(w, a64ADDimm|lo<<10|uint32(r)<<5|uint32(r), op|uint32(r)<<5|rt), nil
 		}
-		return append(movAbsN(r, t, in.inRun), op|uint32(r)<<5|rt), nil
+		return append(a64MovAbsN(r, t, in.inRun), op|uint32(r)<<5|rt), nil
 	}
 	return nil, bad("internal error: unexpected class " + in.Class.String())
 }
@@ -556,7 +556,7 @@ func a64CheckBranchInto(from, end uint64, opts *Options) error {
 		case dec.B, dec.BL, dec.BCond, dec.CBZ, dec.CBNZ, dec.TBZ, dec.TBNZ, dec.ADR:
 		case dec.ADRP:
 			var ok bool
-			if t, ok = adrpPair(i, insts, k); !ok {
+			if t, ok = a64AdrpPair(i, insts, k); !ok {
 				continue
 			}
 		default:
@@ -569,9 +569,9 @@ func a64CheckBranchInto(from, end uint64, opts *Options) error {
 	return nil
 }
 
-// adrpPair returns the full address an ADRP at insts[k] forms with an
+// a64AdrpPair returns the full address an ADRP at insts[k] forms with an
 // `ADD Xd, Xd, #lo12` right after it.
-func adrpPair(i dec.Inst, insts []dec.Inst, k int) (uint64, bool) {
+func a64AdrpPair(i dec.Inst, insts []dec.Inst, k int) (uint64, bool) {
 	if k+1 >= len(insts) {
 		return 0, false
 	}
@@ -602,7 +602,7 @@ func a64CheckAddressTaken(insts []a64Inst, from, end uint64, wholeFunction bool)
 		case dec.ADR:
 		case dec.ADRP:
 			var ok bool
-			if t, ok = adrpPair(in.Inst, plain, k); !ok {
+			if t, ok = a64AdrpPair(in.Inst, plain, k); !ok {
 				continue
 			}
 		default:

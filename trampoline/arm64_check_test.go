@@ -15,10 +15,10 @@ import (
 type a64EffKind int
 
 const (
-	effJump a64EffKind = iota // unconditional transfer
-	effCall                   // call (BL/BLR)
-	effCond                   // conditional branch (word kept for its condition)
-	effLoad                   // load (or prefetch) from an address
+	a64EffJump a64EffKind = iota // unconditional transfer
+	a64EffCall                   // call (BL/BLR)
+	a64EffCond                   // conditional branch (word kept for its condition)
+	a64EffLoad                   // load (or prefetch) from an address
 )
 
 type a64Effect struct {
@@ -32,8 +32,8 @@ type a64Eval struct {
 	effects []a64Effect
 }
 
-// ldrKinds maps LDR (unsigned offset) opcodes to their literal kinds.
-var ldrKinds = map[uint32]dec.Literal{
+// a64LdrKinds maps LDR (unsigned offset) opcodes to their literal kinds.
+var a64LdrKinds = map[uint32]dec.Literal{
 	0xB9400000: dec.LitW, 0xF9400000: dec.LitX, 0xB9800000: dec.LitSW,
 	0xBD400000: dec.LitS, 0xFD400000: dec.LitD, 0x3DC00000: dec.LitQ, 0xF9800000: dec.LitPRFM,
 }
@@ -55,25 +55,25 @@ func evalA64(code []byte, pc uint64) (*a64Eval, error) {
 		}
 		switch {
 		case i.Class == dec.B:
-			e.effects = append(e.effects, a64Effect{effJump, i.Target, i})
+			e.effects = append(e.effects, a64Effect{a64EffJump, i.Target, i})
 		case i.Class == dec.BL:
-			e.effects = append(e.effects, a64Effect{effCall, i.Target, i})
+			e.effects = append(e.effects, a64Effect{a64EffCall, i.Target, i})
 		case i.Class == dec.BCond && i.Cond >= 14:
-			e.effects = append(e.effects, a64Effect{effJump, i.Target, i})
+			e.effects = append(e.effects, a64Effect{a64EffJump, i.Target, i})
 		case i.Class == dec.BCond || i.Class == dec.CBZ || i.Class == dec.CBNZ || i.Class == dec.TBZ || i.Class == dec.TBNZ:
-			e.effects = append(e.effects, a64Effect{effCond, i.Target, i})
+			e.effects = append(e.effects, a64Effect{a64EffCond, i.Target, i})
 		case i.Class == dec.ADR || i.Class == dec.ADRP:
 			e.regs[rd] = i.Target
 		case i.Class == dec.LDRLiteral:
-			e.effects = append(e.effects, a64Effect{effLoad, i.Target, i})
+			e.effects = append(e.effects, a64Effect{a64EffLoad, i.Target, i})
 		case i.Class == dec.BR || i.Class == dec.BLR:
 			v, err := known(rn)
 			if err != nil {
 				return nil, err
 			}
-			k := effJump
+			k := a64EffJump
 			if i.Class == dec.BLR {
-				k = effCall
+				k = a64EffCall
 			}
 			e.effects = append(e.effects, a64Effect{k, v, i})
 		case w&0xFF800000 == 0xD2800000: // MOVZ X
@@ -91,12 +91,12 @@ func evalA64(code []byte, pc uint64) (*a64Eval, error) {
 				return nil, err
 			}
 			e.regs[rd] = v + uint64(w>>10&0xFFF)
-		case ldrKinds[w&0xFFC00000] != dec.LitNone:
+		case a64LdrKinds[w&0xFFC00000] != dec.LitNone:
 			v, err := known(rn)
 			if err != nil {
 				return nil, err
 			}
-			lit := ldrKinds[w&0xFFC00000]
+			lit := a64LdrKinds[w&0xFFC00000]
 			scale := uint64(max(lit.Size(), 4))
 			if lit == dec.LitPRFM {
 				scale = 8
@@ -104,7 +104,7 @@ func evalA64(code []byte, pc uint64) (*a64Eval, error) {
 			// Describe the load as the LDR (literal) it stands for.
 			litWord := [...]uint32{dec.LitW: 0x18000000, dec.LitX: 0x58000000, dec.LitSW: 0x98000000,
 				dec.LitS: 0x1C000000, dec.LitD: 0x5C000000, dec.LitQ: 0x9C000000, dec.LitPRFM: 0xD8000000}[lit] | w&0x1F
-			e.effects = append(e.effects, a64Effect{effLoad, v + uint64(w>>10&0xFFF)*scale, dec.Decode(litWord, at)})
+			e.effects = append(e.effects, a64Effect{a64EffLoad, v + uint64(w>>10&0xFFF)*scale, dec.Decode(litWord, at)})
 			if !lit.SIMD() && lit != dec.LitPRFM {
 				delete(e.regs, rd) // loaded value: unknown
 			}
@@ -143,20 +143,20 @@ func checkA64(orig dec.Inst, out []byte, pc, t uint64) error {
 	}
 	switch orig.Class {
 	case dec.B:
-		return want(effJump, t)
+		return want(a64EffJump, t)
 	case dec.BL:
-		return want(effCall, t)
+		return want(a64EffCall, t)
 	case dec.BCond, dec.CBZ, dec.CBNZ, dec.TBZ, dec.TBNZ:
 		if orig.Class == dec.BCond && orig.Cond >= 14 {
-			return want(effJump, t)
+			return want(a64EffJump, t)
 		}
 		if len(effs) == 1 { // same condition, re-encoded
-			if effs[0].kind != effCond || effs[0].target != t || !sameCond(orig, effs[0].inst, false) {
+			if effs[0].kind != a64EffCond || effs[0].target != t || !a64SameCond(orig, effs[0].inst, false) {
 				return fmt.Errorf("%v: got %v to %#x", orig, effs[0].inst, effs[0].target)
 			}
 			return nil
 		}
-		if len(effs) != 2 || effs[0].kind != effCond || effs[0].target != next || !sameCond(orig, effs[0].inst, true) || effs[1].kind != effJump || effs[1].target != t {
+		if len(effs) != 2 || effs[0].kind != a64EffCond || effs[0].target != next || !a64SameCond(orig, effs[0].inst, true) || effs[1].kind != a64EffJump || effs[1].target != t {
 			return fmt.Errorf("%v at %#x: got effects %+v, want inverted skip to %#x then jump to %#x", orig, pc, effs, next, t)
 		}
 		return nil
@@ -172,7 +172,7 @@ func checkA64(orig dec.Inst, out []byte, pc, t uint64) error {
 		if orig.Literal == dec.LitPRFM && len(effs) == 0 {
 			return nil // dropped hint (no scratch register)
 		}
-		if err := want(effLoad, t); err != nil {
+		if err := want(a64EffLoad, t); err != nil {
 			return err
 		}
 		got := effs[0].inst
@@ -184,8 +184,8 @@ func checkA64(orig dec.Inst, out []byte, pc, t uint64) error {
 	return fmt.Errorf("%v: unexpected class", orig)
 }
 
-// sameCond reports whether b tests the same condition as a (inverted if inv).
-func sameCond(a dec.Inst, b dec.Inst, inv bool) bool {
+// a64SameCond reports whether b tests the same condition as a (inverted if inv).
+func a64SameCond(a dec.Inst, b dec.Inst, inv bool) bool {
 	switch a.Class {
 	case dec.BCond:
 		c := a.Cond
@@ -215,7 +215,7 @@ func sameCond(a dec.Inst, b dec.Inst, inv bool) bool {
 func checkRelocationA64(code []byte, from, to uint64, rel *Relocation, mapTarget func(uint64) uint64) error {
 	n := len(code) / 4
 	if len(rel.Boundaries) != n {
-		return fmt.Errorf("%d boundaries for %d words", len(rel.Boundaries), n)
+		return fmt.Errorf("%d boundaries for %d a64W", len(rel.Boundaries), n)
 	}
 	end := from + uint64(len(code))
 	data := map[uint64]bool{}

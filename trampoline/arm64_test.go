@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func words(ws ...uint32) []byte { return putWords(ws...) }
+func a64W(ws ...uint32) []byte { return a64Words(ws...) }
 
 func TestARM64Jump(t *testing.T) {
 	const from = 0x10_0000_0000
@@ -64,17 +64,17 @@ func TestARM64Prologue(t *testing.T) {
 		want int
 		err  error
 	}{
-		{"near", words(nop, nop, nop, nop, nop), 4, 4, nil},
-		{"far", words(nop, nop, nop, nop, nop), 16, 16, nil},
-		{"ret inside", words(nop, 0xd65f03c0, nop, nop), 16, 0, ErrTooShort},
-		{"ret last word", words(nop, nop, nop, 0xd65f03c0), 16, 16, nil},
-		{"br inside", words(0xd61f0200, nop, nop, nop), 16, 0, ErrTooShort},
-		{"b out inside", words(0x14001000, nop, nop, nop), 16, 0, ErrTooShort},
-		{"b within function", words(0x14000002, nop, nop, nop), 16, 16, nil},
-		{"b tail call, near", words(0x14001000), 4, 4, nil},
-		{"brk inside", words(0xd43e0000, nop, nop, nop), 8, 0, ErrTooShort},
-		{"short", words(nop, nop), 16, 0, ErrTooShort},
-		{"cbz inside ok", words(0xb4000040, nop, nop, nop), 16, 16, nil},
+		{"near", a64W(nop, nop, nop, nop, nop), 4, 4, nil},
+		{"far", a64W(nop, nop, nop, nop, nop), 16, 16, nil},
+		{"ret inside", a64W(nop, 0xd65f03c0, nop, nop), 16, 0, ErrTooShort},
+		{"ret last word", a64W(nop, nop, nop, 0xd65f03c0), 16, 16, nil},
+		{"br inside", a64W(0xd61f0200, nop, nop, nop), 16, 0, ErrTooShort},
+		{"b out inside", a64W(0x14001000, nop, nop, nop), 16, 0, ErrTooShort},
+		{"b within function", a64W(0x14000002, nop, nop, nop), 16, 16, nil},
+		{"b tail call, near", a64W(0x14001000), 4, 4, nil},
+		{"brk inside", a64W(0xd43e0000, nop, nop, nop), 8, 0, ErrTooShort},
+		{"short", a64W(nop, nop), 16, 0, ErrTooShort},
+		{"cbz inside ok", a64W(0xb4000040, nop, nop, nop), 16, 16, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -138,7 +138,7 @@ func TestARM64RelocateClasses(t *testing.T) {
 		for _, p := range places {
 			for _, withMap := range []bool{false, true} {
 				name := fmt.Sprintf("%s/%s/map=%v", w.name, p.name, withMap)
-				code := words(w.word, 0xd503201f)
+				code := a64W(w.word, 0xd503201f)
 				opts := &Options{ForceFar: p.far}
 				mapTarget := func(t uint64) uint64 { return t }
 				if withMap {
@@ -164,7 +164,7 @@ func TestARM64RelocateClasses(t *testing.T) {
 // even when instructions between them grow.
 func TestARM64RelocateInternal(t *testing.T) {
 	const from = 0x10_0000_0000
-	code := words(
+	code := a64W(
 		0xb4000080, // cbz x0, +0x10 (in run)
 		0x58100001, // ldr x1, +0x20000 (out: grows when far)
 		0x37180042, // tbnz w2, #3, +8 (in run)
@@ -191,8 +191,8 @@ func TestARM64RelocateInternal(t *testing.T) {
 		big = append(big, 0x58000001) // ldr x1, . (the word itself: in run)
 	}
 	big = append(big, 0xd503201f)
-	code = words(big...)
-	code = append(code, words(0x94000000|(1<<20))...) // bl far outside
+	code = a64W(big...)
+	code = append(code, a64W(0x94000000|(1<<20))...) // bl far outside
 	rel, err := Relocate(ARM64, code, from, from+8<<30, &Options{ForceFar: true})
 	require.NoError(t, err)
 	require.NoError(t, checkRelocationA64(code, from, from+8<<30, rel, func(t uint64) uint64 { return t }))
@@ -202,7 +202,7 @@ func TestARM64RelocateInternal(t *testing.T) {
 
 func TestARM64BranchInto(t *testing.T) {
 	const at = 0x400000
-	fn := words(
+	fn := a64W(
 		0xd503201f, 0xd503201f, 0xd503201f, 0xd503201f, // moved
 		0xb4ffffa0, // cbz x0, -0xc: into the moved bytes
 		0xd65f03c0,
@@ -230,10 +230,10 @@ func TestARM64BranchInto(t *testing.T) {
 func TestARM64Scratch(t *testing.T) {
 	const from = 0x10_0000_0000
 	const to = from + 8<<30
-	movX16 := uint32(0xaa0003f0)           // mov x16, x0
-	movX17 := uint32(0xaa0103f1)           // mov x17, x1
-	cbz := uint32(0xb4000800)              // cbz x0, +0x100 (out of the run)
-	code := words(movX16, cbz, 0x91000600) // add x0, x16, #1
+	movX16 := uint32(0xaa0003f0)          // mov x16, x0
+	movX17 := uint32(0xaa0103f1)          // mov x17, x1
+	cbz := uint32(0xb4000800)             // cbz x0, +0x100 (out of the run)
+	code := a64W(movX16, cbz, 0x91000600) // add x0, x16, #1
 	rel, err := Relocate(ARM64, code, from, to, nil)
 	require.NoError(t, err)
 	require.NoError(t, checkRelocationA64(code, from, to, rel, func(t uint64) uint64 { return t }))
@@ -243,7 +243,7 @@ func TestARM64Scratch(t *testing.T) {
 	}
 	require.True(t, dec.Decode(binary.LittleEndian.Uint32(rel.Code[rel.Boundaries[2].New-4:]), 0).UsesReg(17))
 
-	code = words(movX16, movX17, cbz, 0x8b110200) // add x0, x16, x17
+	code = a64W(movX16, movX17, cbz, 0x8b110200) // add x0, x16, x17
 	_, err = Relocate(ARM64, code, from, to, nil)
 	var ie *InstructionError
 	require.ErrorAs(t, err, &ie)
@@ -254,12 +254,12 @@ func TestARM64Scratch(t *testing.T) {
 	_, err = Relocate(ARM64, code, from, from+0x1000, nil)
 	require.NoError(t, err)
 	// A BL may use x16: the callee may clobber it.
-	code = words(movX16, movX17, 0x94000040, 0x8b110200)
+	code = a64W(movX16, movX17, 0x94000040, 0x8b110200)
 	rel, err = Relocate(ARM64, code, from, to, nil)
 	require.NoError(t, err)
 	require.NoError(t, checkRelocationA64(code, from, to, rel, func(t uint64) uint64 { return t }))
 	// A PRFM with no scratch is dropped (NOPs): it is only a hint.
-	code = words(movX16, movX17, 0xd8000800, 0x8b110200)
+	code = a64W(movX16, movX17, 0xd8000800, 0x8b110200)
 	rel, err = Relocate(ARM64, code, from, to, nil)
 	require.NoError(t, err)
 	require.NoError(t, checkRelocationA64(code, from, to, rel, func(t uint64) uint64 { return t }))
@@ -284,7 +284,7 @@ var a64JumpTable = []uint32{
 
 func TestARM64JumpTable(t *testing.T) {
 	const from = 0x10_0000_0000
-	code := words(a64JumpTable...)
+	code := a64W(a64JumpTable...)
 	// Whole function, layout unchanged: the base points into the copy.
 	rel, err := Relocate(ARM64, code, from, from+0x10000, nil)
 	require.NoError(t, err)
@@ -310,7 +310,7 @@ func TestARM64JumpTable(t *testing.T) {
 func TestARM64Unaligned(t *testing.T) {
 	_, err := Relocate(ARM64, []byte{1, 2, 3}, 0x1000, 0x2000, nil)
 	require.Error(t, err)
-	_, err = Relocate(ARM64, words(0xd503201f), 0x1002, 0x2000, nil)
+	_, err = Relocate(ARM64, a64W(0xd503201f), 0x1002, 0x2000, nil)
 	require.Error(t, err)
 	require.False(t, errors.Is(err, ErrBranchIntoMoved))
 }
