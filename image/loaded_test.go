@@ -177,8 +177,7 @@ func TestVerifyLoadedPE(t *testing.T) {
 	paths := []string{
 		testenv.Testdata(t, "bin", "c-v1-amd64.exe"),
 		testenv.Testdata(t, "bin", "c-v1-arm64.exe"),
-		filepath.Join("testdata", "pe", "x64.dll"),
-		filepath.Join("testdata", "pe", "a64.dll"),
+		filepath.Join("testdata", "textrel-x64.dll"),
 	}
 	codeRelocated := 0
 	for _, path := range paths {
