@@ -1,0 +1,94 @@
+# hotpatch: build, test matrix, demo and benchmarks.
+#
+#   make test    install what is missing (Debian 12, as root), then: gofmt,
+#                go vet, staticcheck, go test natively (linux/amd64), the
+#                linux/arm64 leg under qemu-aarch64-static, the windows/amd64
+#                leg under Wine, and a short run of every fuzz target.
+#   make demo    the README's demo.
+#   make bench   every benchmark, 10 runs, summarised by benchstat.
+#
+# Each leg also has its own target (test-native, test-arm64, test-windows,
+# fuzz). Under CI=true (set by .ci/run) a missing tool fails a test instead
+# of skipping it, and test results are never taken from the go cache.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+# The legs run in the order written, one after another.
+.NOTPARALLEL:
+
+export PATH := /usr/local/go/bin:$(PATH)
+GO ?= go
+GOBIN := $(shell $(GO) env GOPATH)/bin
+STATICCHECK := $(GOBIN)/staticcheck
+BENCHSTAT := $(GOBIN)/benchstat
+ROOT := $(CURDIR)
+
+# Packages of the emulated legs: those whose code (and tests) builds for
+# that platform. Add a package here when it does; the native leg runs all.
+PKGS_ARM64 ?= ./internal/... ./image/... ./trampoline/...
+PKGS_WINDOWS ?= ./image/... ./internal/testenv/... ./trampoline/...
+
+# Extra flags for every go test (e.g. make test TESTFLAGS=-v).
+TESTFLAGS ?=
+FUZZTIME ?= 10s
+# CI judges a fresh run: no results replayed from the go cache (which lives
+# outside the clone and survives between runs on the same machine).
+ifeq ($(CI),true)
+TESTFLAGS += -count=1
+endif
+# Emulated programs are slower; go test's default of 10m per package is
+# tight under qemu-user.
+EMUFLAGS := -timeout 30m
+
+.PHONY: test deps fmt vet staticcheck test-native test-arm64 test-windows fuzz demo bench
+
+test: deps fmt vet staticcheck test-native test-arm64 test-windows fuzz
+
+deps:
+	@scripts/install-deps.sh
+
+fmt:
+	@echo "==> gofmt"
+	@files="$$(git ls-files -z '*.go' | xargs -0 -r gofmt -l)"; \
+	if [[ -n "$$files" ]]; then echo "gofmt: these files are not formatted (run gofmt -w):"; echo "$$files"; exit 1; fi
+
+vet:
+	@echo "==> go vet ./..."
+	$(GO) vet ./...
+
+staticcheck: deps
+	@echo "==> staticcheck ./..."
+	$(STATICCHECK) ./...
+
+test-native:
+	@echo "==> linux/$$($(GO) env GOARCH) (native): go test ./..."
+	$(GO) test $(TESTFLAGS) ./...
+
+test-arm64: deps
+	@echo "==> linux/arm64 under qemu-aarch64-static: $(PKGS_ARM64)"
+	CGO_ENABLED=0 GOARCH=arm64 $(GO) test $(TESTFLAGS) $(EMUFLAGS) -exec qemu-aarch64-static $(PKGS_ARM64)
+
+# The windows leg: Wine prefix and bcryptprimitives shim prepared once
+# (winesetup), test binaries built with the overlay that lets os.RemoveAll
+# (and so t.TempDir) work under Wine 8, run through scripts/wine-exec.
+test-windows: deps
+	@echo "==> windows/amd64 under Wine: $(PKGS_WINDOWS)"
+	@overlay="$$($(GO) run ./internal/testenv/cmd/winesetup -overlay)"; \
+	set -x; \
+	CGO_ENABLED=0 GOOS=windows $(GO) test $(TESTFLAGS) $(EMUFLAGS) $${overlay:+-overlay "$$overlay"} \
+		-exec "$(ROOT)/scripts/wine-exec" $(PKGS_WINDOWS)
+
+# Every fuzz target of every package, found anew each run.
+fuzz:
+	@echo "==> fuzz: every Fuzz target for $(FUZZTIME)"
+	@scripts/fuzz.sh $(FUZZTIME)
+
+demo:
+	@scripts/demo.sh
+
+bench:
+	@scripts/install-deps.sh bench
+	@mkdir -p build
+	@echo "==> go test -bench . -count=10 ./... > build/bench.txt"
+	$(GO) test -run '^$$' -bench . -count=10 ./... | tee build/bench.txt
+	$(BENCHSTAT) build/bench.txt
