@@ -10,7 +10,9 @@ type Detour struct {
 	// Original is the bytes at Target that Entry overwrites (whole instructions).
 	Original []byte
 	// Entry is the jump to Replacement, filled with trap instructions up to
-	// len(Original).
+	// len(Original). When the function starts with an instruction that must
+	// stay first (x86-64 ENDBR64), Entry starts with it unchanged and the jump
+	// follows.
 	Entry []byte
 	// Code is the trampoline: the relocated Original, then a jump to
 	// Target+len(Original).
@@ -32,14 +34,20 @@ func NewDetour(a Arch, target uint64, code []byte, replacement, trampoline uint6
 	if opts == nil {
 		opts = &Options{}
 	}
-	jump, err := EncodeJump(a, target, replacement)
+	// An instruction that must stay first (ENDBR64) stays at the entry, the
+	// jump follows it; the trampoline starts with its relocated copy.
+	keep := 0
+	if k, ok := c.(entryKeeper); ok {
+		keep = k.keepAtEntry(code)
+	}
+	jump, err := EncodeJump(a, target+uint64(keep), replacement)
 	if err != nil {
 		return nil, err
 	}
-	if len(code) < len(jump) {
-		return nil, &TooShortError{Addr: target, Size: len(code), Need: len(jump)}
+	if len(code) < keep+len(jump) {
+		return nil, &TooShortError{Addr: target, Size: len(code), Need: keep + len(jump)}
 	}
-	n, err := c.prologue(code, target, len(jump))
+	n, err := c.prologue(code, target, keep+len(jump))
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +63,7 @@ func NewDetour(a Arch, target uint64, code []byte, replacement, trampoline uint6
 	if err != nil {
 		return nil, err
 	}
-	entry := append([]byte(nil), jump...)
+	entry := append(append([]byte(nil), code[:keep]...), jump...)
 	for len(entry) < n {
 		entry = append(entry, c.trap()...)
 	}

@@ -15,6 +15,9 @@ var (
 	ErrBranchIntoMoved = errors.New("branch into moved bytes")
 	// ErrUnsupportedArch: the architecture is not AMD64 or ARM64.
 	ErrUnsupportedArch = errors.New("unsupported architecture")
+	// ErrJumpTable: the function dispatches through a jump table whose
+	// targets are unknown, so none can be proven to avoid the moved bytes.
+	ErrJumpTable = errors.New("jump table with unknown targets")
 )
 
 // ArchError reports an architecture trampoline cannot generate code for.
@@ -45,12 +48,32 @@ type InstructionError struct {
 	Addr uint64 // original address of the instruction
 	Inst string // its disassembly
 	Why  string
+	Err  error // underlying cause (a decode error), if any
 }
 
 func (e *InstructionError) Error() string {
 	return fmt.Sprintf("trampoline: cannot relocate %q at %#x: %s", e.Inst, e.Addr, e.Why)
 }
 func (e *InstructionError) Is(target error) bool { return target == ErrUnrelocatable }
+
+// Unwrap returns the underlying cause.
+func (e *InstructionError) Unwrap() error { return e.Err }
+
+// JumpTableError reports a jump-table dispatch in the function whose targets
+// were not supplied (Options.JumpTableTargets): a case target inside the moved
+// bytes would land in the middle of the entry jump.
+type JumpTableError struct {
+	Dispatch uint64 // address of the indirect jump
+	Table    uint64 // address of the table when recognised (lea base,[rip+x]), else 0
+}
+
+func (e *JumpTableError) Error() string {
+	if e.Table != 0 {
+		return fmt.Sprintf("trampoline: jump table at %#x dispatched at %#x: its targets are unknown (pass Options.JumpTableTargets)", e.Table, e.Dispatch)
+	}
+	return fmt.Sprintf("trampoline: jump-table dispatch at %#x: its targets are unknown (pass Options.JumpTableTargets)", e.Dispatch)
+}
+func (e *JumpTableError) Is(target error) bool { return target == ErrJumpTable }
 
 // BranchIntoError reports a branch from outside the moved run into it.
 type BranchIntoError struct {

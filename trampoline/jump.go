@@ -18,6 +18,15 @@ type archCode interface {
 	trap() []byte
 }
 
+// entryKeeper is optionally implemented by an archCode whose functions may
+// start with an instruction that must stay first at the entry, such as
+// x86-64 ENDBR64 (CET indirect branch tracking) or ARM64 BTI: keepAtEntry
+// returns its length (0 when code does not start with one). NewDetour then
+// leaves those bytes in place and writes the entry jump after them.
+type entryKeeper interface {
+	keepAtEntry(code []byte) int
+}
+
 func codeFor(a Arch) (archCode, error) {
 	switch a {
 	case AMD64:

@@ -29,6 +29,13 @@ type Options struct {
 	Function     []byte
 	FunctionAddr uint64
 
+	// JumpTableTargets lists every address the function's jump tables can
+	// branch to, when the caller has read the tables (from the image). Without
+	// it, Relocate refuses (*JumpTableError) a Function that dispatches through
+	// a table, since a case target inside the moved bytes cannot be excluded;
+	// with it, those targets are checked like direct branches.
+	JumpTableTargets []uint64
+
 	// ForceFar makes every rewritten branch and reference use the absolute
 	// (far) form even when the near form would reach. Tests use it to run
 	// the far paths without allocating memory 2 GiB away.

@@ -121,6 +121,12 @@ type Inst struct {
 	// displacement are decoded here, its Op is 0 and Args holds at most
 	// the memory operand.
 	Mnemonic string
+	// OpPos is the index of the opcode byte (after legacy, REX and
+	// VEX/EVEX prefixes). BaseExt is the encoding's B bit (REX.B, or VEX/
+	// EVEX B un-inverted), which extends ModR/M.rm to r8..r15: a relocator
+	// that rewrites the ModR/M byte needs both.
+	OpPos   int
+	BaseExt bool
 }
 
 // Rel returns the signed displacement stored in the instruction's
@@ -265,7 +271,7 @@ func Decode(code []byte, pc uint64) (Inst, error) {
 		}
 	}
 
-	in := Inst{Inst: x, PC: pc, MemArg: -1, Endbr: endbr, Mnemonic: mnemonic}
+	in := Inst{Inst: x, PC: pc, MemArg: -1, Endbr: endbr, Mnemonic: mnemonic, OpPos: p.opPos, BaseExt: p.baseExt(code)}
 	if err := in.fixPCRel(code, p); err != nil {
 		return fail(err)
 	}
@@ -392,6 +398,19 @@ type prefixes struct {
 	vexMap byte // 1 = 0F, 2 = 0F38, 3 = 0F3A
 	vexL   byte
 	opPos  int // index of the opcode byte (after any VEX/EVEX payload)
+}
+
+// baseExt returns the B bit of the REX, VEX3 or EVEX prefix.
+func (p prefixes) baseExt(code []byte) bool {
+	switch p.vex {
+	case 0:
+		return p.rex&1 != 0
+	case 0xc5:
+		return false
+	}
+	// VEX3 and EVEX carry ~B in bit 5 of the byte after C4/62.
+	i := len(p.legacy)
+	return code[i+1]&0x20 == 0
 }
 
 func (p prefixes) has(b byte) bool {
