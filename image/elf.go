@@ -445,7 +445,9 @@ func (p *elfParser) dynamic() error {
 			// An exported function is a function start in its own right
 			// (finish merges it with the .symtab one, adding FromExport).
 			size := uint32(min(s.Size, p.end-uint64(r)))
-			p.img.Functions = append(p.img.Functions, Function{Name: s.Name, RVA: r, Size: size, Found: FromExport | FromSymbol, Extent: FromSymbol})
+			// Found says export only, so that the symbol table's alias
+			// choice names the function (finish prefers symbol names).
+			p.img.Functions = append(p.img.Functions, Function{Name: s.Name, RVA: r, Size: size, Found: FromExport, Extent: FromSymbol})
 		}
 	}
 
