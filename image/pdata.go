@@ -87,8 +87,11 @@ func (l *peLoader) pdataX64(tab []byte, doff int64) error {
 		if begin == 0 && end == 0 && unw == 0 {
 			continue // zero padding at the end of the table
 		}
-		if end <= begin {
-			return &FormatError{Offset: off, What: fmt.Sprintf("pdata entry %d", i), Err: fmt.Errorf("end %#x is not after begin %#x", end, begin)}
+		if end == begin {
+			continue // an empty range (seen in Wine's jscript.dll): says nothing
+		}
+		if end < begin {
+			return &FormatError{Offset: off, What: fmt.Sprintf("pdata entry %d", i), Err: fmt.Errorf("end %#x is before begin %#x", end, begin)}
 		}
 		p := pdataEntry{begin: begin, end: end, unwind: unw}
 		parent, chained, err := l.x64Chain(unw, off, i)
@@ -168,8 +171,11 @@ func (l *peLoader) pdataARM64(tab []byte, doff int64) error {
 		case 3:
 			// Reserved (LLVM) / refers to another entry: no length here.
 		}
-		if p.end != 0 && p.end <= begin {
-			return &FormatError{Offset: off, What: fmt.Sprintf("pdata entry %d", i), Err: fmt.Errorf("zero-length function at %#x", begin)}
+		if p.end != 0 && p.end < begin {
+			return &FormatError{Offset: off, What: fmt.Sprintf("pdata entry %d", i), Err: fmt.Errorf("function at %#x wraps around the address space", begin)}
+		}
+		if p.end == begin {
+			continue // FunctionLength 0: an empty range says nothing
 		}
 		l.pdata = append(l.pdata, p)
 	}

@@ -81,7 +81,22 @@ func (l *peLoader) functions() error {
 	fs := &peFuncs{byRVA: make(map[uint32]*peCand), img: l.img}
 	fs.code = execSections(l.img)
 
+	// A primary range that contains one of its own chained fragments ends
+	// where the fragment begins: LLVM (up to at least 14) ends the primary
+	// RUNTIME_FUNCTION at .seh_endproc, so it overlaps the fragment; the
+	// primary's own code is what precedes the fragment.
+	cut := make(map[uint32]uint32)
 	for _, p := range l.pdata {
+		if p.chained && p.parent != p.begin {
+			if old, ok := cut[p.parent]; !ok || p.begin < old {
+				cut[p.parent] = p.begin
+			}
+		}
+	}
+	for _, p := range l.pdata {
+		if c, ok := cut[p.begin]; ok && c > p.begin && c < p.end {
+			p.end = c
+		}
 		if _, dup := fs.byRVA[p.begin]; dup {
 			continue // the first entry for a start wins, as the unwinder's binary search would find one of them
 		}
