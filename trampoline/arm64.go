@@ -88,7 +88,7 @@ func (c arm64Code) jump(from, to uint64, far bool) ([]byte, error) {
 		return nil, fmt.Errorf("trampoline: arm64 jump %#x -> %#x: both addresses must be 4-byte aligned", from, to)
 	}
 	if !far {
-		w, ok := dec.Retarget(dec.Decode(a64B, from), from, to)
+		w, ok := dec.Retarget(dec.Classify(a64B, from), from, to)
 		if !ok {
 			return nil, fmt.Errorf("trampoline: arm64 B at %#x cannot reach %#x (+-128 MiB)", from, to)
 		}
@@ -113,7 +113,7 @@ func (arm64Code) prologue(code []byte, addr uint64, need int) (int, error) {
 		if n+4 > len(code) {
 			return 0, &TooShortError{Addr: addr, Size: len(code), Need: need}
 		}
-		i := dec.Decode(binary.LittleEndian.Uint32(code[n:]), addr+uint64(n))
+		i := dec.Classify(binary.LittleEndian.Uint32(code[n:]), addr+uint64(n))
 		n += 4
 		ends := i.Flow.Ends()
 		if i.Class == dec.B && i.Target >= addr && i.Target < addr+uint64(len(code)) {
@@ -143,6 +143,7 @@ type a64Inst struct {
 	target  uint64 // target to reach (mapped when outside the run)
 	form    a64Form
 	scratch uint8 // register for absolute forms that need one
+	callOut bool  // BL, or B leaving the function: x16 is dead there
 	size    int
 }
 
@@ -154,12 +155,17 @@ func (arm64Code) relocate(code []byte, from, to uint64, opts *Options) (*Relocat
 	inRun := func(t uint64) bool { return t >= from && t < end }
 	insts := make([]a64Inst, len(code)/4)
 	for k := range insts {
-		insts[k] = a64Inst{Inst: dec.Decode(binary.LittleEndian.Uint32(code[4*k:]), from+uint64(4*k)), off: 4 * k}
+		insts[k] = a64Inst{Inst: dec.Classify(binary.LittleEndian.Uint32(code[4*k:]), from+uint64(4*k)), off: 4 * k}
 	}
-	// Literals inside the run are data: never reinterpret them.
+	// Literals inside the run are data: never reinterpret them. One that
+	// straddles the run's end would be read half from the copy, half from
+	// the original: refuse it.
 	for _, in := range insts {
 		if in.Class == dec.LDRLiteral && inRun(in.Target) {
 			size := max(in.Literal.Size(), 4)
+			if in.Target+uint64(size) > end {
+				return nil, &InstructionError{Addr: in.PC, Inst: in.Inst.String(), Why: fmt.Sprintf("its literal at %#x straddles the end of the moved bytes (%#x)", in.Target, end)}
+			}
 			for t := in.Target &^ 3; t < in.Target+uint64(size) && inRun(t); t += 4 {
 				insts[(t-from)/4].data = true
 			}
@@ -173,19 +179,27 @@ func (arm64Code) relocate(code []byte, from, to uint64, opts *Options) (*Relocat
 	if err != nil {
 		return nil, err
 	}
-	// Scratch registers no instruction of the run names.
-	free := []uint8{}
-	for _, r := range []uint8{a64IP0, a64IP1} {
-		used := false
-		for _, in := range insts {
-			if !in.data && in.UsesReg(r) {
-				used = true
-				break
+	// Scratch registers no instruction of the run names, computed when a
+	// form first needs one (it needs arm64asm's operands: the slow part).
+	var free []uint8
+	freeDone := false
+	scratch := func() []uint8 {
+		if !freeDone {
+			freeDone = true
+			for _, r := range []uint8{a64IP0, a64IP1} {
+				used := false
+				for _, in := range insts {
+					if !in.data && in.UsesReg(r) {
+						used = true
+						break
+					}
+				}
+				if !used {
+					free = append(free, r)
+				}
 			}
 		}
-		if !used {
-			free = append(free, r)
-		}
+		return free
 	}
 	funcStart, funcEnd := from, end
 	if opts.Function != nil {
@@ -207,17 +221,7 @@ func (arm64Code) relocate(code []byte, from, to uint64, opts *Options) (*Relocat
 		if !in.inRun && opts.ForceFar {
 			in.form = a64Abs
 		}
-		switch {
-		case len(free) > 0:
-			in.scratch = free[0]
-		case in.Class == dec.BL || (in.Class == dec.B && (in.Target < funcStart || in.Target >= funcEnd)):
-			in.scratch = a64IP0 // a call or tail call may clobber x16 anyway
-		default:
-			in.scratch = a64ZR // none: refused if an absolute form needs one
-		}
-		if in.Class == dec.LDRLiteral && !in.Literal.SIMD() && in.Literal != dec.LitPRFM && in.Reg != a64ZR {
-			in.scratch = in.Reg
-		}
+		in.callOut = in.Class == dec.BL || (in.Class == dec.B && (in.Target < funcStart || in.Target >= funcEnd))
 	}
 	// Lay out, escalating forms until every instruction fits.
 	newOff := make([]int, len(insts))
@@ -248,6 +252,24 @@ func (arm64Code) relocate(code []byte, from, to uint64, opts *Options) (*Relocat
 		}
 		if iter > 3*len(insts)+3 {
 			return nil, fmt.Errorf("trampoline: arm64 layout of %d instructions at %#x did not converge", len(insts), from)
+		}
+	}
+	// Scratch registers for the absolute forms that need one.
+	for k := range insts {
+		in := &insts[k]
+		needs := in.form == a64Abs || (in.form == a64Near && in.Class == dec.LDRLiteral)
+		if in.data || !in.PCRelative() || !needs || in.Class == dec.ADR || in.Class == dec.ADRP {
+			continue // ADR and ADRP build the address in Rd itself
+		}
+		switch {
+		case in.Class == dec.LDRLiteral && !in.Literal.SIMD() && in.Literal != dec.LitPRFM && in.Reg != a64ZR:
+			in.scratch = in.Reg // the load overwrites it anyway
+		case len(scratch()) > 0:
+			in.scratch = free[0]
+		case in.callOut:
+			in.scratch = a64IP0 // a call or tail call may clobber x16 anyway
+		default:
+			in.scratch = a64ZR // none: refused by a64Emit
 		}
 	}
 	if codeAddrTaken != nil {
@@ -466,7 +488,7 @@ func a64Emit(in *a64Inst, pc, t uint64) ([]uint32, error) {
 			if in.Class == dec.BCond {
 				inv = in.Word ^ 1 // condition's low bit inverts it
 			}
-			w, err := retarget(dec.Decode(inv, pc), pc, pc+4+4*uint64(len(tail)))
+			w, err := retarget(dec.Classify(inv, pc), pc, pc+4+4*uint64(len(tail)))
 			if err != nil {
 				return nil, err
 			}
@@ -474,7 +496,7 @@ func a64Emit(in *a64Inst, pc, t uint64) ([]uint32, error) {
 			at += 4
 		}
 		if in.form == a64Near {
-			w, err := retarget(dec.Decode(a64B, at), at, t)
+			w, err := retarget(dec.Classify(a64B, at), at, t)
 			if err != nil {
 				return nil, err
 			}
@@ -488,7 +510,7 @@ func a64Emit(in *a64Inst, pc, t uint64) ([]uint32, error) {
 			return retarget(in.Inst, pc, t)
 		case a64Near:
 			rd := uint32(in.Reg)
-			w, err := retarget(dec.Decode(a64ADRP|rd, pc), pc, t)
+			w, err := retarget(dec.Classify(a64ADRP|rd, pc), pc, t)
 			if err != nil {
 				return nil, err
 			}
@@ -520,7 +542,7 @@ func a64Emit(in *a64Inst, pc, t uint64) ([]uint32, error) {
 		op, scale := a64LdrBase(in.Literal)
 		rt := uint32(in.Word & 0x1F) // Rt, or the PRFM operation
 		if in.form == a64Near {
-			w, err := retarget(dec.Decode(a64ADRP|uint32(r), pc), pc, t)
+			w, err := retarget(dec.Classify(a64ADRP|uint32(r), pc), pc, t)
 			if err != nil {
 				return nil, err
 			}
@@ -537,7 +559,8 @@ func a64Emit(in *a64Inst, pc, t uint64) ([]uint32, error) {
 
 // a64CheckBranchInto refuses when code of opts.Function outside [from, end)
 // branches to (or takes with ADR the address of) a place past the run's
-// first byte: after the entry jump is written that place is gone.
+// first byte, or loads a literal from any of its bytes: after the entry
+// jump is written that place is gone.
 func a64CheckBranchInto(from, end uint64, opts *Options) error {
 	if opts.Function == nil {
 		return nil
@@ -546,7 +569,10 @@ func a64CheckBranchInto(from, end uint64, opts *Options) error {
 	if fa&3 != 0 {
 		return nil // not ARM64 code: nothing to decode reliably
 	}
-	insts := dec.DecodeAll(opts.Function, fa)
+	insts := make([]dec.Inst, len(opts.Function)/4)
+	for k := range insts {
+		insts[k] = dec.Classify(binary.LittleEndian.Uint32(opts.Function[4*k:]), fa+uint64(4*k))
+	}
 	for k, i := range insts {
 		if i.PC >= from && i.PC < end {
 			continue
@@ -554,6 +580,14 @@ func a64CheckBranchInto(from, end uint64, opts *Options) error {
 		t := i.Target
 		switch i.Class {
 		case dec.B, dec.BL, dec.BCond, dec.CBZ, dec.CBNZ, dec.TBZ, dec.TBNZ, dec.ADR:
+		case dec.LDRLiteral:
+			// A literal in the moved bytes is overwritten by the entry jump,
+			// even at their first byte.
+			size := uint64(max(i.Literal.Size(), 4))
+			if i.Literal != dec.LitPRFM && t < end && t+size > from {
+				return &BranchIntoError{From: i.PC, To: t}
+			}
+			continue
 		case dec.ADRP:
 			var ok bool
 			if t, ok = a64AdrpPair(i, insts, k); !ok {

@@ -314,3 +314,22 @@ func TestARM64Unaligned(t *testing.T) {
 	require.Error(t, err)
 	require.False(t, errors.Is(err, ErrBranchIntoMoved))
 }
+
+func TestARM64LiteralInMovedBytes(t *testing.T) {
+	const at = 0x400000
+	// ldr x0, #8 in the run reads a literal in the run: copied with it.
+	code := a64W(0x58000040, 0xd65f03c0, 0x11111111, 0x22222222)
+	rel, err := Relocate(ARM64, code, at, at+8<<30, nil)
+	require.NoError(t, err)
+	require.NoError(t, checkRelocationA64(code, at, at+8<<30, rel, func(t uint64) uint64 { return t }))
+	require.Equal(t, code[8:], rel.Code[8:16], "literal copied verbatim")
+	// The literal straddles the end of the run: refused.
+	_, err = Relocate(ARM64, code[:12], at, at+8<<30, &Options{Function: code, FunctionAddr: at})
+	require.ErrorIs(t, err, ErrUnrelocatable)
+	// The rest of the function loads a literal from the moved bytes: refused.
+	fn := a64W(0xd503201f, 0xd503201f, 0xd503201f, 0xd503201f, 0x58ffff80, 0xd65f03c0) // ldr x0, -0x10
+	_, err = Relocate(ARM64, fn[:16], at, at+0x1000, &Options{Function: fn, FunctionAddr: at})
+	var bi *BranchIntoError
+	require.ErrorAs(t, err, &bi)
+	require.Equal(t, uint64(at), bi.To)
+}

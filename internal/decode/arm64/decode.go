@@ -150,26 +150,45 @@ type Inst struct {
 	// e.g. LSE atomics and SHA3/SHA512, and on unallocated ones).
 	Asm   arm64asm.Inst
 	AsmOK bool
+	// asmTried: Decode ran arm64asm (Classify does not).
+	asmTried bool
 }
 
 // asmMu serialises arm64asm.Decode: it records decoder coverage in a
 // package-level slice on every call, a data race under concurrent use.
 var asmMu sync.Mutex
 
-// Decode decodes the instruction word found at pc. It never fails: a word
-// that is not a known branch or PC-relative form is Other with Flow Seq.
+// Decode decodes the instruction word found at pc, with arm64asm's decoding
+// in Asm when it has one. It never fails: a word that is not a known branch
+// or PC-relative form is Other with Flow Seq.
 func Decode(word uint32, pc uint64) Inst {
+	i := Classify(word, pc)
+	i.decodeAsm()
+	return i
+}
+
+// Classify is Decode without arm64asm (Asm stays empty, AsmOK false): every
+// field but Asm is filled, at a small fraction of the cost. String and
+// UsesReg still consult arm64asm on demand. Relocators use it.
+func Classify(word uint32, pc uint64) Inst {
 	i := Inst{Word: word, PC: pc}
 	classify(&i)
+	return i
+}
+
+func (i *Inst) decodeAsm() {
+	if i.asmTried {
+		return
+	}
+	i.asmTried = true
 	var b [4]byte
-	binary.LittleEndian.PutUint32(b[:], word)
+	binary.LittleEndian.PutUint32(b[:], i.Word)
 	asmMu.Lock()
 	a, err := arm64asm.Decode(b[:])
 	asmMu.Unlock()
 	if err == nil {
 		i.Asm, i.AsmOK = a, true
 	}
-	return i
 }
 
 // DecodeAll decodes code (located at pc) word by word. A trailing partial
@@ -277,6 +296,7 @@ func (i Inst) PCRelative() bool { return i.Class.PCRelative() }
 // String is the GNU-syntax disassembly, with the absolute target appended
 // for PC-relative forms; ".inst 0x…" for a word arm64asm cannot decode.
 func (i Inst) String() string {
+	i.decodeAsm()
 	var s string
 	if i.AsmOK {
 		s = arm64asm.GNUSyntax(i.Asm)
@@ -374,6 +394,7 @@ func (i Inst) UsesReg(r uint8) bool {
 	case LDRLiteral:
 		return !i.Literal.SIMD() && i.Literal != LitPRFM && i.Reg == r
 	}
+	i.decodeAsm()
 	if !i.AsmOK {
 		w := uint32(r)
 		return i.Word&0x1F == w || i.Word>>5&0x1F == w || i.Word>>10&0x1F == w || i.Word>>16&0x1F == w

@@ -167,3 +167,14 @@ func TestUsesReg(t *testing.T) {
 		require.Equal(t, tc.want, Decode(tc.word, 0).UsesReg(tc.r), "%#08x x%d", tc.word, tc.r)
 	}
 }
+
+func TestClassifyMatchesDecode(t *testing.T) {
+	for _, w := range []uint32{0x15ffffff, 0x54800001, 0xb7fc0002, 0x707fffe0, 0xf07ffff0, 0x9c0000c7, 0xd65f0bff, 0xf8200201, 0xaa1103e0} {
+		c, d := Classify(w, pc), Decode(w, pc)
+		require.False(t, c.AsmOK)
+		d.Asm, d.AsmOK, d.asmTried = c.Asm, c.AsmOK, c.asmTried
+		require.Equal(t, d, c, "%#08x", w)
+		require.Equal(t, Decode(w, pc).String(), Classify(w, pc).String())
+		require.Equal(t, Decode(w, pc).UsesReg(17), Classify(w, pc).UsesReg(17))
+	}
+}
