@@ -53,7 +53,7 @@ func TestARM64ExecDetour(t *testing.T) {
 			code := f.code(tc.fn)
 			before, err := f.mem.Read(off, len(code))
 			require.NoError(t, err)
-			want := uint64(execmem.Call(uintptr(target), uintptr(tc.arg)))
+			want := a64Call(target, tc.arg)
 			repl := uint64(mem.Addr()) + uint64(replOff)
 			tramp := uint64(mem.Addr()) + uint64(trampOff)
 
@@ -69,14 +69,14 @@ func TestARM64ExecDetour(t *testing.T) {
 			require.NoError(t, mem.Write(replOff, a64Replacement(tramp)))
 			require.NoError(t, f.mem.Write(off, d.Entry))
 
-			require.Equal(t, want+1000, uint64(execmem.Call(uintptr(target), uintptr(tc.arg))), "%s: through the replacement", name)
-			require.Equal(t, want, uint64(execmem.Call(uintptr(tramp), uintptr(tc.arg))), "%s: the trampoline runs the original", name)
+			require.Equal(t, want+1000, a64Call(target, tc.arg), "%s: through the replacement", name)
+			require.Equal(t, want, a64Call(tramp, tc.arg), "%s: the trampoline runs the original", name)
 
 			require.NoError(t, f.mem.Write(off, d.Original))
 			after, err := f.mem.Read(off, len(code))
 			require.NoError(t, err)
 			require.Equal(t, before, after, "%s: removal restores the exact bytes", name)
-			require.Equal(t, want, uint64(execmem.Call(uintptr(target), uintptr(tc.arg))), name)
+			require.Equal(t, want, a64Call(target, tc.arg), name)
 		}
 	}
 }

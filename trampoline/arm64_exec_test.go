@@ -34,9 +34,15 @@ func (f *a64Fixture) code(name string) []byte {
 // blob was linked at 0x10000).
 func readA64Fixture(t *testing.T, dir string) *a64Fixture {
 	t.Helper()
-	bin, err := os.ReadFile(filepath.Join(dir, "funcs.bin"))
+	return readA64Blob(t, dir, "funcs")
+}
+
+// readA64Blob reads name.bin and name.sym from dir.
+func readA64Blob(t *testing.T, dir, name string) *a64Fixture {
+	t.Helper()
+	bin, err := os.ReadFile(filepath.Join(dir, name+".bin"))
 	require.NoError(t, err)
-	symText, err := os.ReadFile(filepath.Join(dir, "funcs.sym"))
+	symText, err := os.ReadFile(filepath.Join(dir, name+".sym"))
 	require.NoError(t, err)
 	f := &a64Fixture{bin: bin, syms: map[string][2]int{}}
 	sc := bufio.NewScanner(bytes.NewReader(symText))
@@ -65,8 +71,14 @@ func needARM64Exec(t *testing.T) {
 // aligned, so its ADRP pairs hold) and leaves room behind it for copies.
 func loadA64Fixture(t *testing.T) *a64Fixture {
 	t.Helper()
+	return loadA64Blob(t, "funcs")
+}
+
+// loadA64Blob is loadA64Fixture for testdata/arm64/name.bin.
+func loadA64Blob(t *testing.T, name string) *a64Fixture {
+	t.Helper()
 	needARM64Exec(t)
-	f := readA64Fixture(t, filepath.Join("testdata", "arm64"))
+	f := readA64Blob(t, filepath.Join("testdata", "arm64"), name)
 	mem, err := execmem.Alloc(64 << 10)
 	require.NoError(t, err)
 	t.Cleanup(func() { mem.Free() })
@@ -146,7 +158,7 @@ func TestARM64ExecRelocated(t *testing.T) {
 	for _, c := range a64Cases {
 		from := f.addr(c.fn)
 		for k, a := range c.args {
-			require.Equal(t, c.want[k], uint64(execmem.Call(uintptr(from), uintptr(a[0]), uintptr(a[1]))), "original %s%v", c.fn, a)
+			require.Equal(t, c.want[k], a64Call(from, a[0], a[1]), "original %s%v", c.fn, a)
 		}
 		for _, p := range places {
 			name := c.fn + "/" + p.name
@@ -168,7 +180,7 @@ func TestARM64ExecRelocated(t *testing.T) {
 			}
 			require.NoError(t, p.mem.Write(p.off, rel.Code), name)
 			for k, a := range c.args {
-				got := uint64(execmem.Call(uintptr(p.addr()), uintptr(a[0]), uintptr(a[1])))
+				got := a64Call(p.addr(), a[0], a[1])
 				require.Equal(t, c.want[k], got, "%s%v (rewritten %d, %d -> %d bytes)", name, a, rel.Rewritten, len(f.code(c.fn)), len(rel.Code))
 				ran++
 			}
@@ -183,10 +195,13 @@ func TestARM64FixtureReproducible(t *testing.T) {
 	for _, tool := range []string{"llvm-mc", "ld.lld", "llvm-objcopy", "llvm-nm"} {
 		testenv.NeedHostTool(t, tool)
 	}
+	for _, tool := range []string{"aarch64-linux-gnu-gcc", "clang"} {
+		testenv.NeedHostTool(t, tool)
+	}
 	out := t.TempDir()
 	msg, err := exec.Command("sh", filepath.Join("testdata", "arm64", "build.sh"), out).CombinedOutput()
 	require.NoError(t, err, "%s", msg)
-	for _, name := range []string{"funcs.bin", "funcs.sym"} {
+	for _, name := range []string{"funcs.bin", "funcs.sym", "cfuncs-gcc.bin", "cfuncs-gcc.sym", "cfuncs-clang.bin", "cfuncs-clang.sym"} {
 		want, err := os.ReadFile(filepath.Join("testdata", "arm64", name))
 		require.NoError(t, err)
 		got, err := os.ReadFile(filepath.Join(out, name))
