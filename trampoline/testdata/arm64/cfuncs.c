@@ -68,3 +68,23 @@ i64 c_indirect(i64 x, i64 y) {
 }
 
 i64 c_recurse(i64 x, i64 y) { return x <= 1 ? y : c_recurse(x - 1, y) + c_recurse(x - 2, y + 1); }
+
+/* A dense switch: both compilers dispatch it through a table of offsets
+ * from a code label (gcc: adr + ldrb + add sxtb #2 + br). */
+i64 c_dense(i64 x, i64 y) {
+	switch ((unsigned)x) {
+	case 0: return y + 1;
+	case 1: return y * 7;
+	case 2: return y - 100;
+	case 3: return y ^ 0xff;
+	case 4: return y << 5;
+	case 5: return y >> 2;
+	case 6: return y | 0x1000;
+	case 7: return y & 0xf0f;
+	case 8: return y * y;
+	case 9: return mix(y, 9);
+	case 10: return 77;
+	case 11: return -y;
+	default: return 5;
+	}
+}
