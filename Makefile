@@ -32,6 +32,8 @@ PKGS_WINDOWS ?= ./...
 # Extra flags for every go test (e.g. make test TESTFLAGS=-v).
 TESTFLAGS ?=
 FUZZTIME ?= 10s
+BENCHPKGS ?= ./...
+BENCHCOUNT ?= 10
 # CI judges a fresh run: no results replayed from the go cache (which lives
 # outside the clone and survives between runs on the same machine).
 ifeq ($(CI),true)
@@ -74,9 +76,11 @@ test-arm64: deps
 # (and so t.TempDir) work under Wine 8, run through scripts/wine-exec.
 test-windows: deps
 	@echo "==> windows/amd64 under Wine: $(PKGS_WINDOWS)"
-	@overlay="$$($(GO) run ./internal/testenv/cmd/winesetup -overlay)"; \
+	@eval "$$($(GO) run ./internal/testenv/cmd/winesetup)"; \
+	export HOTPATCH_WINEPREFIX; \
 	set -x; \
-	CGO_ENABLED=0 GOOS=windows $(GO) test $(TESTFLAGS) $(EMUFLAGS) $${overlay:+-overlay "$$overlay"} \
+	CGO_ENABLED=0 GOOS=windows $(GO) test $(TESTFLAGS) $(EMUFLAGS) \
+		$${HOTPATCH_WINE_OVERLAY:+-overlay "$$HOTPATCH_WINE_OVERLAY"} \
 		-exec "$(ROOT)/scripts/wine-exec" $(PKGS_WINDOWS)
 
 # Every fuzz target of every package, found anew each run.
@@ -90,6 +94,6 @@ demo:
 bench:
 	@scripts/install-deps.sh bench
 	@mkdir -p build
-	@echo "==> go test -bench . -count=10 ./... > build/bench.txt"
-	$(GO) test -run '^$$' -bench . -count=10 ./... | tee build/bench.txt
+	@echo "==> go test -bench . -count=$(BENCHCOUNT) $(BENCHPKGS) > build/bench.txt"
+	$(GO) test -run '^$$' -bench . -count=$(BENCHCOUNT) $(BENCHPKGS) | tee build/bench.txt
 	$(BENCHSTAT) build/bench.txt

@@ -19,13 +19,15 @@ import (
 )
 
 func main() {
-	overlay := flag.Bool("overlay", false, "also write the go build overlay and print only its path (empty when the toolchain needs none)")
 	quiet := flag.Bool("q", false, "print nothing on success")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: winesetup [-q] [-overlay]\n\n"+
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: winesetup [-q]\n\n"+
 			"Prepares the hotpatch Wine prefix (initialised once, bcryptprimitives shim\n"+
-			"built and installed) and prints WINEPREFIX, WINEDEBUG and WINEDLLOVERRIDES\n"+
-			"as shell assignments. Run from the module root.\n\n")
+			"built and installed) and the go build overlay for the windows leg, then\n"+
+			"prints them as shell assignments for eval:\n\n"+
+			"  HOTPATCH_WINEPREFIX='...'   the prefix (scripts/wine-exec uses it)\n"+
+			"  HOTPATCH_WINE_OVERLAY='...' the -overlay file, empty when this Go needs none\n\n"+
+			"Run it from the module root.\n\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -36,35 +38,37 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	env, err := testenv.PrepareWine(context.Background(), root, os.Stderr)
+	if _, err := testenv.PrepareWine(context.Background(), root, os.Stderr); err != nil {
+		fail(err)
+	}
+	prefix, err := testenv.WinePrefixDir()
 	if err != nil {
 		fail(err)
 	}
-	switch {
-	case *overlay:
-		out, err := exec.Command("go", "env", "GOROOT").Output()
-		if err != nil {
-			fail(fmt.Errorf("go env GOROOT: %w", err))
-		}
-		dir, err := testenv.CacheRoot()
-		if err != nil {
-			fail(err)
-		}
-		path, err := testenv.WineGoOverlay(strings.TrimSpace(string(out)), dir)
-		if err != nil {
-			fail(err)
-		}
-		if path == "" {
-			fmt.Fprintln(os.Stderr, "winesetup: this Go needs no RemoveAll overlay (or changed its source): building without one")
-		}
-		fmt.Println(path)
-	case *quiet:
-	default:
-		// The last entries are the ones WineEnv set.
-		for _, kv := range env[len(env)-3:] {
-			fmt.Printf("export %q\n", kv)
-		}
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		fail(fmt.Errorf("go env GOROOT: %w", err))
 	}
+	dir, err := testenv.CacheRoot()
+	if err != nil {
+		fail(err)
+	}
+	overlay, err := testenv.WineGoOverlay(strings.TrimSpace(string(out)), dir)
+	if err != nil {
+		fail(err)
+	}
+	if overlay == "" {
+		fmt.Fprintln(os.Stderr, "winesetup: this Go's source has no deleteat fallback line to extend: building without the RemoveAll overlay")
+	}
+	if *quiet {
+		return
+	}
+	fmt.Printf("HOTPATCH_WINEPREFIX=%s\nHOTPATCH_WINE_OVERLAY=%s\n", shellQuote(prefix), shellQuote(overlay))
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func fail(err error) {
