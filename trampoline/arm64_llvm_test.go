@@ -14,6 +14,7 @@ import (
 	dec "github.com/seed3bccf95f/hotpatch/internal/decode/arm64"
 	"github.com/seed3bccf95f/hotpatch/internal/testenv"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/arch/arm64/arm64asm"
 )
 
 type a64Emitted struct {
@@ -164,4 +165,33 @@ func TestARM64EdgeCorpusEvaluates(t *testing.T) {
 		}
 	}
 	t.Logf("%d edge relocations evaluated", n)
+}
+
+// TestARM64EmittedFormsArm64asm decodes the same edge corpus with arm64asm
+// (no host tool needed): every word the generator emits must decode, and
+// every PC-relative operand must give our decoder's target.
+func TestARM64EmittedFormsArm64asm(t *testing.T) {
+	corpus := a64EdgeCorpus(t)
+	pcrel, n := 0, 0
+	for _, e := range corpus {
+		i := dec.Decode(e.word, e.pc)
+		if i.Consistent {
+			continue // BC.cond (FEAT_HBC) is unknown to arm64asm; llvm-mc checks it
+		}
+		n++
+		require.True(t, i.AsmOK, "%s: arm64asm cannot decode %#08x", e.from, e.word)
+		for _, a := range i.Asm.Args {
+			r, ok := a.(arm64asm.PCRel)
+			if !ok {
+				continue
+			}
+			base := e.pc
+			if i.Class == dec.ADRP {
+				base &^= 0xFFF
+			}
+			require.Equal(t, i.Target, base+uint64(r), "%s: %v", e.from, i)
+			pcrel++
+		}
+	}
+	t.Logf("%d emitted words decoded by arm64asm, %d PC-relative targets equal", n, pcrel)
 }
