@@ -207,14 +207,19 @@ func TestGoBuildAndDetectBinaryAgreeWithDebugPackages(t *testing.T) {
 
 func TestGoBuildIsCachedByInputsAndDeterministic(t *testing.T) {
 	const pkg = "internal/testenv/testdata/hello"
+	resetMemo := func() {
+		goBuildMu.Lock()
+		goBuildMemo = map[string]string{}
+		goBuildMu.Unlock()
+	}
+	// Later tests must not get paths from the temporary cache used below.
+	t.Cleanup(resetMemo)
 	a := GoBuild(t, pkg, "linux", "amd64")
 	st, err := os.Stat(a)
 	require.NoError(t, err)
 
 	// Same inputs: same file, not rebuilt (also across the in-process memo).
-	goBuildMu.Lock()
-	goBuildMemo = map[string]string{}
-	goBuildMu.Unlock()
+	resetMemo()
 	b := GoBuild(t, pkg, "linux", "amd64")
 	require.Equal(t, a, b)
 	st2, err := os.Stat(b)
@@ -233,19 +238,12 @@ func TestGoBuildIsCachedByInputsAndDeterministic(t *testing.T) {
 
 	// Deterministic: a build in a fresh cache is byte-identical.
 	t.Setenv("HOTPATCH_CACHE", t.TempDir())
-	goBuildMu.Lock()
-	goBuildMemo = map[string]string{}
-	goBuildMu.Unlock()
+	resetMemo()
 	d := GoBuild(t, pkg, "linux", "amd64")
 	require.NotEqual(t, a, d)
 	cd, err := os.ReadFile(d)
 	require.NoError(t, err)
 	require.True(t, bytes.Equal(ca, cd), "same inputs must give the same bytes")
-	t.Cleanup(func() {
-		goBuildMu.Lock()
-		goBuildMemo = map[string]string{}
-		goBuildMu.Unlock()
-	})
 }
 
 func TestGoBuildKeyFollowsImportedSources(t *testing.T) {
