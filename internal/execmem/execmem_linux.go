@@ -5,6 +5,7 @@ package execmem
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -137,12 +138,31 @@ func FlushICache(addr uintptr, n int) {
 // amd64: rdi, rsi, rdx, rcx, r8, r9; AAPCS64 on arm64: x0..x5) and returns the
 // integer result register. The callee runs on a private 8 KiB region of the
 // goroutine's stack and must return normally; Go cannot preempt it meanwhile.
+//
+// On arm64 every signal is blocked on the calling thread for the duration of
+// the call: compiled C code uses x28 as a scratch register, and Go's signal
+// handler (without cgo) takes x28 to be the current goroutine, so a signal
+// landing inside the callee would crash the process.
 func Call(fn uintptr, args ...uintptr) uintptr {
 	var a [6]uintptr
 	if len(args) > len(a) {
 		panic("execmem.Call: more than 6 arguments")
 	}
 	copy(a[:], args)
+	if runtime.GOARCH != "arm64" {
+		return call6(fn, a[0], a[1], a[2], a[3], a[4], a[5])
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	all := unix.Sigset_t{}
+	for i := range all.Val {
+		all.Val[i] = ^all.Val[i]
+	}
+	var old unix.Sigset_t
+	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old); err != nil {
+		panic("execmem.Call: cannot block signals: " + err.Error())
+	}
+	defer unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil) //nolint:errcheck // restoring a mask that was just valid
 	return call6(fn, a[0], a[1], a[2], a[3], a[4], a[5])
 }
 
