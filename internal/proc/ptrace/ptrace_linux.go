@@ -513,10 +513,14 @@ func (p *Process) forget(t *thread) {
 	}
 }
 
+// spinFor is how long waitUntil polls before sleeping on SIGCHLD.
+const spinFor = 50 * time.Microsecond
+
 // waitUntil handles events until cond holds, sleeping on SIGCHLD between
 // polls. It fails when the process exits or ctx ends.
 func (p *Process) waitUntil(ctx context.Context, cond func() bool) error {
 	var timer *time.Timer
+	start := time.Now()
 	for {
 		p.poll()
 		if cond() {
@@ -524,6 +528,16 @@ func (p *Process) waitUntil(ctx context.Context, cond func() bool) error {
 		}
 		if p.exited.Load() {
 			return p.errExited()
+		}
+		if time.Since(start) < spinFor {
+			// An interrupted thread stops within microseconds; the SIGCHLD
+			// path (signal handler, runtime signal goroutine, channel, and
+			// back to this locked thread) costs several thread hand-offs.
+			// Polling for a short while keeps the pause short.
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			continue
 		}
 		if timer == nil {
 			// A backstop in case a SIGCHLD notification was coalesced away.

@@ -4,8 +4,12 @@
  *   loop   N worker threads call value() in a loop and print its last result
  *          ("1\n") about every 5 ms; the main thread waits in pause().
  *   spawn  as loop, plus one thread creating short-lived threads without pause.
+ *   signal as loop, plus one thread sending SIGUSR1 (handled) to the process
+ *          without pause, so stops race with signal delivery.
  *   exit   exit at once (the test attaches to the zombie).
- * "ready\n" is printed once every worker runs.
+ * "ready\n" is printed once every worker runs. A sleep that returns anything
+ * but success or EINTR (a syscall restart broken by the tracer) prints
+ * "bad errno N" and exits with status 5.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -13,10 +17,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <errno.h>
+#include <signal.h>
 #include <unistd.h>
 
 /* The function the test redirects: noipa keeps every call a real call. */
 __attribute__((noinline, noipa)) int value(void) { return 1; }
+
+static void bad(int e) {
+	char buf[32];
+	int n = snprintf(buf, sizeof buf, "bad errno %d\n", e);
+	(void)!write(1, buf, n);
+	_exit(5);
+}
 
 static void *worker(void *arg) {
 	(void)arg;
@@ -29,8 +42,19 @@ static void *worker(void *arg) {
 		if (write(1, buf, n) != n)
 			exit(3); /* the test closed the pipe */
 		struct timespec ts = {0, 5 * 1000 * 1000};
-		nanosleep(&ts, NULL);
+		if (nanosleep(&ts, NULL) != 0 && errno != EINTR)
+			bad(errno);
 	}
+	return NULL;
+}
+
+static volatile long handled;
+static void on_usr1(int sig) { (void)sig; handled++; }
+
+static void *signaller(void *arg) {
+	(void)arg;
+	for (;;)
+		kill(getpid(), SIGUSR1);
 	return NULL;
 }
 
@@ -61,6 +85,15 @@ int main(int argc, char **argv) {
 		if (pthread_create(&t, NULL, worker, NULL) != 0)
 			return 2;
 	}
+	if (strcmp(mode, "signal") == 0) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_usr1;
+		sigaction(SIGUSR1, &sa, NULL); /* no SA_RESTART: sleeps see EINTR */
+		pthread_t t;
+		if (pthread_create(&t, NULL, signaller, NULL) != 0)
+			return 2;
+	}
 	if (strcmp(mode, "spawn") == 0) {
 		pthread_t t;
 		if (pthread_create(&t, NULL, spawner, NULL) != 0)
@@ -69,5 +102,6 @@ int main(int argc, char **argv) {
 	if (write(1, "ready\n", 6) != 6)
 		return 3;
 	for (;;)
-		pause();
+		if (pause() != -1 || errno != EINTR)
+			bad(errno);
 }
