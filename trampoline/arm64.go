@@ -54,6 +54,21 @@ import (
 // changed size, the ADR points into the copy; otherwise Relocate refuses with
 // an *InstructionError naming the dispatch. It never leaves the base pointing
 // into the old, overwritten bytes.
+//
+// A dispatch elsewhere in opts.Function (its BR or base not moved) keeps
+// using the old table and the old code, which is right unless a case target
+// lies in the moved bytes. The table is data the relocator cannot read, so
+// the offsets' range is bounded from the dispatch itself (uxtb/ldrb: base to
+// base+1020; sxtb: base-512 to base+508; halfwords likewise); when that range
+// cannot reach past the first moved word the dispatch is accepted, else
+// opts.JumpTableTargets decides and without it Relocate refuses with a
+// *JumpTableError (Table: the offsets table's address, when an ADRP+ADD or
+// ADR of it is seen).
+//
+// Not handled: BTI-guarded pages (a far jump's BR x16 landing mid-function,
+// or on a replacement without BTI c, faults where the kernel enforces BTI);
+// FEAT_CMPBR compare-and-branch (CB<cc>, Armv9.6), whose words are copied as
+// unknown, not relocated.
 type arm64Code struct{}
 
 const (
@@ -599,6 +614,141 @@ func a64CheckBranchInto(from, end uint64, opts *Options) error {
 		if t > from && t < end {
 			return &BranchIntoError{From: i.PC, To: t}
 		}
+	}
+	return a64CheckDispatches(insts, from, end, opts)
+}
+
+// a64Dispatch is a recognised jump-table dispatch: `br xN` after
+// `add xN, xB, xM, <extend> #2`, where xB was set by `adr xB, base`.
+type a64Dispatch struct {
+	br       uint64 // address of the BR
+	base     uint64 // the ADR's target (0: not found)
+	baseAt   uint64 // address of that ADR
+	table    uint64 // address of the offsets table when found (0 if not)
+	lo, hi   int64  // byte range of targets relative to base
+	bounded  bool   // lo/hi are known
+	fromPair bool   // the base ADR lies in insts
+}
+
+// a64FindDispatch recognises the dispatch ending at the BR insts[k]
+// (gcc: ldrb/ldrh wM, [xT, wI, uxtw]; adr xB, base; add xN, xB, wM, sxtb/sxth #2;
+// br xN. clang: ldrb wM, [xT, xI]; adr xB, base; add xN, xB, xM, lsl #2; br xN),
+// looking at most 8 instructions back.
+func a64FindDispatch(insts []dec.Inst, k int) (a64Dispatch, bool) {
+	br := insts[k]
+	if br.Class != dec.BR || br.Word&0xFFFFFC1F != a64BR {
+		return a64Dispatch{}, false
+	}
+	d := a64Dispatch{br: br.PC}
+	lo := max(0, k-8)
+	n := uint32(br.Reg)
+	var rb, rm uint32
+	var ext uint32 = 99
+	j := k - 1
+	for ; j >= lo; j-- {
+		w := insts[j].Word
+		if w&0x1F != n {
+			continue
+		}
+		switch {
+		case w&0xFFE00000 == 0x8B200000 && w>>10&7 == 2: // ADD (extended register), #2
+			rb, rm, ext = w>>5&0x1F, w>>16&0x1F, w>>13&7
+		case w&0xFF200000 == 0x8B000000 && w>>22&3 == 0 && w>>10&0x3F == 2: // ADD (shifted), LSL #2
+			rb, rm, ext = w>>5&0x1F, w>>16&0x1F, 3
+		default:
+			return a64Dispatch{}, false // xN comes from something else
+		}
+		break
+	}
+	if ext == 99 {
+		return a64Dispatch{}, false
+	}
+	switch ext {
+	case 0: // UXTB
+		d.lo, d.hi, d.bounded = 0, 255*4, true
+	case 1: // UXTH
+		d.lo, d.hi, d.bounded = 0, 65535*4, true
+	case 4: // SXTB
+		d.lo, d.hi, d.bounded = -128*4, 127*4, true
+	case 5: // SXTH
+		d.lo, d.hi, d.bounded = -32768*4, 32767*4, true
+	}
+	for i := j - 1; i >= lo; i-- {
+		in := insts[i]
+		w := in.Word
+		switch {
+		case in.Class == dec.ADR && uint32(in.Reg) == rb && d.base == 0:
+			d.base, d.baseAt, d.fromPair = in.Target, in.PC, true
+		case w&0x1F == rm && !d.bounded && (w&0xFFE00C00 == 0x38600800 || w&0xFFC00000 == 0x39400000): // LDRB
+			d.lo, d.hi, d.bounded = 0, 255*4, true
+			d.table = a64RegValue(insts, i, w>>5&0x1F, lo)
+		case w&0x1F == rm && !d.bounded && (w&0xFFE00C00 == 0x78600800 || w&0xFFC00000 == 0x79400000): // LDRH
+			d.lo, d.hi, d.bounded = 0, 65535*4, true
+			d.table = a64RegValue(insts, i, w>>5&0x1F, lo)
+		case w&0x1F == rm && d.table == 0 && (w&0xFFE00C00 == 0x38600800 || w&0xFFE00C00 == 0x78600800 ||
+			w&0xFFC00000 == 0x39400000 || w&0xFFC00000 == 0x79400000 || w&0xFFE00C00 == 0x38A00800 ||
+			w&0xFFE00C00 == 0x38E00800 || w&0xFFE00C00 == 0x78A00800 || w&0xFFE00C00 == 0x78E00800):
+			d.table = a64RegValue(insts, i, w>>5&0x1F, lo)
+		}
+	}
+	return d, true
+}
+
+// a64RegValue returns the address an ADR, or an ADRP followed by ADD #lo12,
+// between insts[lo] and insts[k] (exclusive) left in register r, or 0.
+func a64RegValue(insts []dec.Inst, k int, r uint32, lo int) uint64 {
+	for i := k - 1; i >= lo; i-- {
+		in := insts[i]
+		if in.Word&0x1F != r {
+			continue
+		}
+		switch {
+		case in.Class == dec.ADR:
+			return in.Target
+		case in.Word&0xFFC00000 == a64ADDimm && in.Word>>5&0x1F == r && i > lo && insts[i-1].Class == dec.ADRP && uint32(insts[i-1].Reg) == r:
+			return insts[i-1].Target + uint64(in.Word>>10&0xFFF)
+		case in.Class == dec.ADRP:
+			return in.Target
+		}
+		return 0
+	}
+	return 0
+}
+
+// a64CheckDispatches refuses a jump-table dispatch of the function that may
+// reach into the moved bytes: its table (offsets from a base label) lives in
+// data the relocator cannot read. A dispatch whose base and range of offsets
+// (by the extend of its ADD or the width of its load) keep every target
+// outside the moved bytes is fine; otherwise opts.JumpTableTargets decides,
+// and without it the function is refused (*JumpTableError). A dispatch whose
+// BR and base both move with the run is a64CheckAddressTaken's business.
+func a64CheckDispatches(insts []dec.Inst, from, end uint64, opts *Options) error {
+	inRun := func(a uint64) bool { return a >= from && a < end }
+	for k, in := range insts {
+		if in.Class != dec.BR {
+			continue
+		}
+		d, ok := a64FindDispatch(insts, k)
+		if !ok || (inRun(d.br) && d.base != 0 && inRun(d.base)) {
+			continue
+		}
+		if opts.JumpTableTargets != nil {
+			for _, t := range opts.JumpTableTargets {
+				if t > from && t < end {
+					return &BranchIntoError{From: d.br, To: t}
+				}
+			}
+			continue
+		}
+		if d.base != 0 && d.bounded {
+			// Targets are base+4k; the moved words past the first are
+			// [from+4, end-4].
+			lo, hi := d.base+uint64(d.lo), d.base+uint64(d.hi)
+			if end-from <= 4 || hi < from+4 || lo > end-4 {
+				continue // no target can land in the moved bytes
+			}
+		}
+		return &JumpTableError{Dispatch: d.br, Table: d.table}
 	}
 	return nil
 }

@@ -302,9 +302,38 @@ func TestARM64JumpTable(t *testing.T) {
 	_, err = Relocate(ARM64, code[:0x24], from, from+0x10000, &Options{Function: code, FunctionAddr: from})
 	require.ErrorAs(t, err, &ie)
 	require.Contains(t, ie.Why, "only part of the function")
-	// The base outside the moved bytes is the old, intact code: fine.
-	_, err = Relocate(ARM64, code[:0x10], from, from+8<<30, &Options{Function: code, FunctionAddr: from})
+	// The dispatch stays in the old code, but sxtb offsets reach 512 bytes
+	// below its base (0x20), into the moved bytes: the table decides.
+	head := &Options{Function: code, FunctionAddr: from}
+	_, err = Relocate(ARM64, code[:0x10], from, from+8<<30, head)
+	var jt *JumpTableError
+	require.ErrorAs(t, err, &jt)
+	require.ErrorIs(t, err, ErrJumpTable)
+	require.Equal(t, uint64(from+0x1c), jt.Dispatch)
+	require.Equal(t, uint64(from+0x1000), jt.Table, "adrp+add of the table")
+	head.JumpTableTargets = []uint64{from + 0x20, from + 0x28}
+	_, err = Relocate(ARM64, code[:0x10], from, from+8<<30, head)
 	require.NoError(t, err)
+	head.JumpTableTargets = []uint64{from + 0x20, from + 0x8}
+	_, err = Relocate(ARM64, code[:0x10], from, from+8<<30, head)
+	var bi *BranchIntoError
+	require.ErrorAs(t, err, &bi)
+	require.Equal(t, uint64(from+0x1c), bi.From)
+	require.Equal(t, uint64(from+0x8), bi.To)
+	// With uxtb offsets no target lies below the base: nothing to ask.
+	uxtb := a64W(a64JumpTable...)
+	binary.LittleEndian.PutUint32(uxtb[0x18:], 0x8b210841) // add x1, x2, w1, uxtb #2
+	_, err = Relocate(ARM64, uxtb[:0x10], from, from+8<<30, &Options{Function: uxtb, FunctionAddr: from})
+	require.NoError(t, err)
+	// clang's form (ldrb then add lsl #2) is bounded by the byte load.
+	clang := a64W(a64JumpTable...)
+	binary.LittleEndian.PutUint32(clang[0x10:], 0x38616821) // ldrb w1, [x1, x1]
+	binary.LittleEndian.PutUint32(clang[0x18:], 0x8b010841) // add x1, x2, x1, lsl #2
+	_, err = Relocate(ARM64, clang[:0x10], from, from+8<<30, &Options{Function: clang, FunctionAddr: from})
+	require.NoError(t, err)
+	// The same dispatch with its base below the moved bytes is refused.
+	_, err = Relocate(ARM64, clang[0x24:0x2c], from+0x24, from+8<<30, &Options{Function: clang, FunctionAddr: from})
+	require.ErrorIs(t, err, ErrJumpTable)
 }
 
 func TestARM64Unaligned(t *testing.T) {
