@@ -116,6 +116,23 @@ func (c arm64Code) jump(from, to uint64, far bool) ([]byte, error) {
 
 func (arm64Code) trap() []byte { return a64Words(a64BRK) }
 
+// keepAtEntry keeps a leading BTI (c, j or jc) at the entry: where the
+// kernel enforces BTI an indirect call must land on one, and it has no other
+// effect. PACIASP/PACIBSP, also valid landing pads, are not kept: they sign
+// LR, which the replacement would then return to unauthenticated; they move
+// into the trampoline, whose jump back reaches the original's AUTIASP with
+// the same SP.
+func (arm64Code) keepAtEntry(code []byte) int {
+	if len(code) < 4 {
+		return 0
+	}
+	switch binary.LittleEndian.Uint32(code) {
+	case 0xD503241F, 0xD503245F, 0xD503249F, 0xD50324DF: // BTI, BTI c, BTI j, BTI jc
+		return 4
+	}
+	return 0
+}
+
 // prologue returns need rounded up to whole words, refusing when the function
 // ends (return, indirect jump, trap, or B leaving code) before need bytes:
 // the words after it may be another function or data.

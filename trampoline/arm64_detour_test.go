@@ -39,6 +39,7 @@ func TestARM64ExecDetour(t *testing.T) {
 		{"f_loop_in", 4, 10}, // far: the loop at the entry moves whole into the trampoline
 		{"f_bl", 5, 16},      // BL inside the moved bytes (far: 16 bytes)
 		{"f_bcond", 4, 4},    // B.cond out inside the moved bytes; f(4, 0) = 1000 (x > y)
+		{"f_bti", 5, 26},     // BTI c stays first at the entry
 	}
 	for _, tc := range tests {
 		for _, isFar := range []bool{false, true} {
@@ -62,6 +63,11 @@ func TestARM64ExecDetour(t *testing.T) {
 			wantLen := 4
 			if isFar {
 				wantLen = 16
+			}
+			if tc.fn == "f_bti" {
+				wantLen += 4
+				require.Equal(t, before[:4], d.Entry[:4], "%s: BTI c kept at the entry", name)
+				require.Equal(t, before[:4], d.Code[:4], "%s: the trampoline starts with BTI c", name)
 			}
 			require.Len(t, d.Entry, wantLen, name)
 			require.Equal(t, before[:wantLen], d.Original, name)

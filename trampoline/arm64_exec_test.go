@@ -145,6 +145,7 @@ var a64Cases = []struct {
 	{"f_detour", [][2]uint64{{5, 0}}, []uint64{13}},
 	{"f_loop_in", [][2]uint64{{4, 0}}, []uint64{10}},
 	{"f_loop_into", [][2]uint64{{4, 0}}, []uint64{10}},
+	{"f_bti", [][2]uint64{{5, 0}}, []uint64{26}},
 }
 
 // TestARM64ExecRelocated relocates every fixture function whole to each

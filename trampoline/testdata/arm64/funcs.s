@@ -249,6 +249,17 @@ f_loop_into:
 	ret
 	.size f_loop_into, .-f_loop_into
 
+// f_bti(x) = x+21, starting with BTI c (a landing pad a detour keeps first).
+	.type f_bti,%function
+f_bti:
+	hint #34
+	stp x29, x30, [sp, #-16]!
+	mov x29, sp
+	add x0, x0, #21
+	ldp x29, x30, [sp], #16
+	ret
+	.size f_bti, .-f_bti
+
 	.p2align 4
 data_q:
 	.quad 0x1000, 0x20000
