@@ -4,9 +4,15 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/binary"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/seed3bccf95f/hotpatch/internal/testenv"
 )
 
 func TestParseELFFixture(t *testing.T) {
@@ -194,4 +200,85 @@ func TestParseELFErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestParseELFNoSections: a file stripped of its section headers (sstrip)
+// is described by its PT_LOAD segments; the build ID comes from PT_NOTE and
+// the entry point is the one function, sized up to the end of its segment.
+func TestParseELFNoSections(t *testing.T) {
+	full, data := fixture(t, "textrel-amd64.elf")
+	m := bytes.Clone(data)
+	binary.LittleEndian.PutUint64(m[40:], 0) // e_shoff
+	binary.LittleEndian.PutUint16(m[60:], 0) // e_shnum
+	binary.LittleEndian.PutUint16(m[62:], 0) // e_shstrndx
+	img, err := Parse(m)
+	require.NoError(t, err)
+	require.Equal(t, full.Identity.BuildID, img.Identity.BuildID)
+	require.Equal(t, full.Entry, img.Entry)
+	require.Empty(t, img.Symbols)
+	require.Len(t, img.Functions, 1)
+	f := img.Functions[0]
+	require.Equal(t, FromEntry, f.Found)
+	require.Equal(t, FromGap, f.Extent)
+	seg, ok := img.SectionAt(f.RVA)
+	require.True(t, ok)
+	require.Equal(t, "LOAD", seg.Name[:4])
+	require.Equal(t, seg.RVA+seg.Size, f.End())
+	require.NotZero(t, seg.Flags&SectionExec)
+	// Same loaded code, different section split: the hash covers the whole
+	// executable segment instead of .init/.plt/.text/.fini.
+	code, ok := img.Bytes(full.Entry, 16)
+	require.True(t, ok)
+	want, _ := full.Bytes(full.Entry, 16)
+	require.Equal(t, want, code)
+}
+
+// TestParseELFRELR compares the packed relative relocations with GNU
+// readelf's decoding of .relr.dyn.
+func TestParseELFRELR(t *testing.T) {
+	readelf := testenv.NeedHostTool(t, "readelf")
+	path := buildRELR(t)
+	img, err := Open(path)
+	require.NoError(t, err)
+	out, err := exec.Command(readelf, "-rW", path).Output()
+	require.NoError(t, err)
+	var want []uint32
+	in := false
+	for _, line := range strings.Split(string(out), "\n") {
+		switch {
+		case strings.HasPrefix(line, "Relocation section '.relr.dyn'"):
+			in = true
+		case strings.HasPrefix(line, "Relocation section"), line == "":
+			in = false
+		case in:
+			if v, err := strconv.ParseUint(strings.TrimSpace(line), 16, 64); err == nil {
+				want = append(want, uint32(v-img.Base))
+			}
+		}
+	}
+	require.NotEmpty(t, want)
+	var got []uint32
+	for _, r := range img.Relocs {
+		got = append(got, r.RVA)
+		require.Equal(t, RelocType(elf.R_X86_64_RELATIVE), r.Type)
+	}
+	require.Equal(t, want, got)
+	// The in-place addends of the .text table are the functions it lists.
+	leaf, ok := img.FunctionByName("fx_leaf")
+	require.True(t, ok)
+	require.Equal(t, int64(leaf.RVA), codeRelocs(img)[0].Addend)
+}
+
+// buildRELR builds textrel.c as a PIE with packed relative relocations.
+func buildRELR(t *testing.T) string {
+	t.Helper()
+	gcc := testenv.NeedHostTool(t, "gcc")
+	out := filepath.Join(t.TempDir(), "relr.elf")
+	b, err := exec.Command(gcc, "-O2", "-fPIE", "-pie", "-rdynamic", "-DWITH_MAIN", "-Wl,-z,notext",
+		"-Wl,-z,pack-relative-relocs", "-o", out, filepath.Join("testdata", "textrel.c")).CombinedOutput()
+	if err != nil && strings.Contains(string(b), "pack-relative-relocs") {
+		testenv.Missing(t, "ld with -z pack-relative-relocs (binutils 2.38+)", string(b))
+	}
+	require.NoError(t, err, "%s", b)
+	return out
 }

@@ -62,6 +62,13 @@ const (
 //
 // A difference is an *IdentityMismatchError naming the field (for the code,
 // the first differing RVA); a failed read is a *ReadError naming the RVA.
+//
+// Only base relocations are undone. Code that a loader rewrites otherwise
+// does not verify: ELF text relocations against symbols (R_X86_64_64 to
+// another module's function in a DT_TEXTREL object) and Windows dynamic
+// value relocations (the load config's DVRT, applied to some system DLLs)
+// show up as a CodeHash mismatch at the rewritten bytes. Pass such ranges in
+// VerifyOptions.Ignore when they are known and expected.
 func (img *Image) VerifyLoaded(mem io.ReaderAt, base uint64, opts *VerifyOptions) error {
 	if opts == nil {
 		opts = &VerifyOptions{}

@@ -83,15 +83,28 @@ func TestVerifyLoadedSelf(t *testing.T) {
 	require.ErrorIs(t, other.VerifyLoaded(mem, base, nil), ErrIdentityMismatch)
 }
 
-// TestVerifyLoadedChild runs the PIE fixture whose .text carries RELATIVE
-// relocations, lets the system's dynamic loader place and relocate it at a
-// random base, and verifies it through /proc/PID/mem.
+// TestVerifyLoadedChild runs PIE fixtures whose .text carries RELATIVE
+// relocations (RELA, and packed RELR when gcc can build one now), lets the
+// system's dynamic loader place and relocate them at a random base, and
+// verifies them through /proc/PID/mem.
 func TestVerifyLoadedChild(t *testing.T) {
 	if runtime.GOARCH != "amd64" || testenv.Emulated() {
-		t.Skip("runs the x86-64 fixture natively; the amd64 leg covers it")
+		t.Skip("runs the x86-64 fixtures natively; the amd64 leg covers it")
 	}
-	path, err := filepath.Abs(filepath.Join("testdata", "textrel-amd64.elf"))
-	require.NoError(t, err)
+	if _, err := os.Stat("/lib64/ld-linux-x86-64.so.2"); err != nil {
+		t.Skip("the fixtures are glibc programs; this system has no /lib64/ld-linux-x86-64.so.2")
+	}
+	t.Run("rela", func(t *testing.T) {
+		path, err := filepath.Abs(filepath.Join("testdata", "textrel-amd64.elf"))
+		require.NoError(t, err)
+		verifyChild(t, path)
+	})
+	t.Run("relr", func(t *testing.T) {
+		verifyChild(t, buildRELR(t))
+	})
+}
+
+func verifyChild(t *testing.T, path string) {
 	img, err := Open(path)
 	require.NoError(t, err)
 	require.NotEmpty(t, codeRelocs(img))
@@ -117,12 +130,14 @@ func TestVerifyLoadedChild(t *testing.T) {
 	mem := openProcMem(t, pid, base)
 	require.NoError(t, img.VerifyLoaded(mem, base, nil))
 
-	// Its relocated words really were relocated: read one back.
-	r := codeRelocs(img)[0]
-	word := make([]byte, 8)
-	_, err = mem.ReadAt(word, int64(r.RVA))
-	require.NoError(t, err)
-	require.Equal(t, fmt.Sprintf("%#x", uint64(r.Addend)+base-img.Base), fmt.Sprintf("%#x", leUint64(word)))
+	// Its relocated words really were relocated: read them back.
+	for _, r := range codeRelocs(img) {
+		word := make([]byte, 8)
+		_, err = mem.ReadAt(word, int64(r.RVA))
+		require.NoError(t, err)
+		require.Equal(t, fmt.Sprintf("%#x", uint64(r.Addend)+base-img.Base), fmt.Sprintf("%#x", leUint64(word)))
+	}
+	t.Logf("%s loaded at %#x, %d relocations in code undone", filepath.Base(path), base, len(codeRelocs(img)))
 }
 
 func leUint64(b []byte) uint64 {
