@@ -218,6 +218,9 @@ func (arm64Code) relocate(code []byte, from, to uint64, opts *Options) (*Relocat
 	scratch := func() []uint8 {
 		if !freeDone {
 			freeDone = true
+			for k := range insts {
+				insts[k].DecodeAsm() // once, not per register asked
+			}
 			for _, r := range []uint8{a64IP0, a64IP1} {
 				used := false
 				for _, in := range insts {

@@ -176,6 +176,10 @@ func Classify(word uint32, pc uint64) Inst {
 	return i
 }
 
+// DecodeAsm fills Asm/AsmOK of an instruction from Classify (a no-op after
+// Decode), so later String and UsesReg calls do not decode it again.
+func (i *Inst) DecodeAsm() { i.decodeAsm() }
+
 func (i *Inst) decodeAsm() {
 	if i.asmTried {
 		return
@@ -400,9 +404,37 @@ func (i Inst) UsesReg(r uint8) bool {
 		return i.Word&0x1F == w || i.Word>>5&0x1F == w || i.Word>>10&0x1F == w || i.Word>>16&0x1F == w
 	}
 	x, wn := gprNames(r)
+	xr, wr := arm64asm.X0+arm64asm.Reg(r), arm64asm.W0+arm64asm.Reg(r)
 	for _, a := range i.Asm.Args {
 		if a == nil {
 			break
+		}
+		// The common operand kinds, without formatting them.
+		switch v := a.(type) {
+		case arm64asm.Reg:
+			if v == xr || v == wr {
+				return true
+			}
+			continue
+		case arm64asm.RegSP:
+			if arm64asm.Reg(v) == xr || arm64asm.Reg(v) == wr {
+				return true
+			}
+			continue
+		case arm64asm.MemImmediate:
+			if arm64asm.Reg(v.Base) == xr {
+				return true
+			}
+			if v.Mode != arm64asm.AddrPostReg {
+				continue
+			}
+		case arm64asm.MemExtend:
+			if arm64asm.Reg(v.Base) == xr || v.Index == xr || v.Index == wr {
+				return true
+			}
+			continue
+		case arm64asm.Imm, arm64asm.Imm64, arm64asm.ImmShift, arm64asm.PCRel, arm64asm.Cond:
+			continue
 		}
 		for _, tok := range strings.FieldsFunc(a.String(), func(c rune) bool {
 			return !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9')
