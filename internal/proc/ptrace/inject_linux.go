@@ -279,7 +279,11 @@ func (p *Process) injectionThread(ctx context.Context) (*thread, bool, error) {
 		return nil, false, p.deadOr(fmt.Errorf("ptrace: no stopped thread can run an injected syscall: %w", errors.Join(reasons...)))
 	}
 	for _, t := range ts {
-		if t.foreign {
+		if t.foreign || t.zombie {
+			continue
+		}
+		if taskState(p.pid, t.tid) == 'Z' {
+			t.zombie = true
 			continue
 		}
 		t.wantStop = true

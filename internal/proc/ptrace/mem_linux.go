@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"strconv"
 
 	"github.com/seed3bccf95f/hotpatch/internal/proc"
 )
@@ -62,16 +63,48 @@ func (p *Process) readMaps() ([]mapping, error) {
 	if err := p.usable(); err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", p.pid))
+	b, err := p.procFile("maps")
 	if err != nil {
 		return nil, p.exitedOr(err)
 	}
-	if len(b) == 0 && gone(p.pid) {
-		// A process that has just died has an empty maps file.
+	return parseMaps(b)
+}
+
+// procFile reads /proc/PID/<name> of a per-process file that reads empty
+// (maps) or fails (mem) for a zombie leader: then through a live thread,
+// /proc/PID/task/TID/<name>, which sees the same address space.
+func (p *Process) procFile(name string) ([]byte, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", p.pid, name))
+	if err == nil && len(b) > 0 {
+		return b, nil
+	}
+	if tid := liveThread(p.pid); tid != 0 {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/%s", p.pid, tid, name)); err == nil && len(b) > 0 {
+			return b, nil
+		}
+	}
+	if err == nil {
+		err = fmt.Errorf("empty /proc/%d/%s", p.pid, name)
+	}
+	if gone(p.pid) {
 		p.exited.Store(true)
 		return nil, p.errExited()
 	}
-	return parseMaps(b)
+	return nil, err
+}
+
+// liveThread returns a thread of pid that has not exited, or 0.
+func liveThread(pid int) int {
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0
+	}
+	for _, e := range ents {
+		if tid, err := strconv.Atoi(e.Name()); err == nil && !dead(taskState(pid, tid)) {
+			return tid
+		}
+	}
+	return 0
 }
 
 // Query returns the mapping that contains addr, from /proc/PID/maps.

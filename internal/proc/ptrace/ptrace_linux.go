@@ -40,6 +40,13 @@ type thread struct {
 	// foreign: created by a clone without CLONE_THREAD (a new process that
 	// TRACECLONE attached anyway): detached at its first stop.
 	foreign bool
+	// zombie: the thread has exited but is not reaped: a thread group
+	// leader that called pthread_exit stays so until the whole process
+	// exits. It runs no code and can never stop: Stop skips it.
+	zombie bool
+	// untraced: a leader that was already a zombie at Attach (it cannot be
+	// seized); never waited for.
+	untraced bool
 	// regs as read by Stop (and changed by SetPC).
 	regs regs
 }
@@ -103,6 +110,13 @@ func Attach(ctx context.Context, pid int, opts Options) (*Process, error) {
 		return nil, err
 	}
 	mem, err := os.OpenFile(fmt.Sprintf("/proc/%d/mem", pid), os.O_RDWR, 0)
+	if errors.Is(err, unix.ESRCH) {
+		// A zombie leader has no address space: open it through a live
+		// thread. The descriptor pins the address space, not the thread.
+		if tid := liveThread(pid); tid != 0 {
+			mem, err = os.OpenFile(fmt.Sprintf("/proc/%d/task/%d/mem", pid, tid), os.O_RDWR, 0)
+		}
+	}
 	if err != nil {
 		p.shutdown()
 		if errors.Is(err, os.ErrPermission) {
@@ -199,18 +213,38 @@ func (p *Process) Caps() proc.Caps { return proc.Caps{StopThreads: true, SetPC: 
 // gone reports whether process pid no longer runs: no /proc entry, or a
 // zombie (dead, waiting to be reaped).
 func gone(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if !dead(taskState(pid, pid)) {
+		return false
+	}
+	// A zombie leader (it called pthread_exit) may still have live threads.
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 	if err != nil {
 		return true
+	}
+	for _, e := range ents {
+		if tid, err := strconv.Atoi(e.Name()); err == nil && tid != pid && !dead(taskState(pid, tid)) {
+			return false
+		}
+	}
+	return true
+}
+
+// taskState returns the state letter of a thread from /proc (0 if gone).
+func taskState(pid, tid int) byte {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid))
+	if err != nil {
+		return 0
 	}
 	// The state follows the parenthesised command name, which may contain ')'.
 	i := strings.LastIndexByte(string(b), ')')
 	if i < 0 || i+2 >= len(b) {
-		return true
+		return 0
 	}
-	st := b[i+2]
-	return st == 'Z' || st == 'X'
+	return b[i+2]
 }
+
+// dead: the state of an exited (or vanished) thread.
+func dead(st byte) bool { return st == 0 || st == 'Z' || st == 'X' }
 
 // exitedOr returns proc.ErrExited (wrapping err) when the process is gone,
 // else err.
@@ -264,10 +298,15 @@ func (p *Process) usable() error {
 // not-yet-seized thread shows up in the next one; one created by a seized
 // thread is auto-attached (TRACECLONE) and adopted by tracerOf.
 func (p *Process) seizeAll(ctx context.Context) error {
-	if err := seize(p.pid); err != nil {
-		return p.seizeError(p.pid, err)
+	if taskState(p.pid, p.pid) == 'Z' {
+		// The leader called pthread_exit; the other threads live on.
+		p.threads[p.pid] = &thread{tid: p.pid, zombie: true, untraced: true}
+	} else {
+		if err := seize(p.pid); err != nil {
+			return p.seizeError(p.pid, err)
+		}
+		p.threads[p.pid] = &thread{tid: p.pid}
 	}
-	p.threads[p.pid] = &thread{tid: p.pid}
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -277,9 +316,18 @@ func (p *Process) seizeAll(ctx context.Context) error {
 			return err
 		}
 		if n == 0 {
+			break
+		}
+	}
+	for _, t := range p.threads {
+		if !t.zombie {
 			return nil
 		}
 	}
+	// Nothing but zombies: the process is dying (its exit reports follow).
+	p.settle()
+	p.exited.Store(true)
+	return p.errExited()
 }
 
 // seizeError turns a failed PTRACE_SEIZE into ErrPermission or ErrExited
@@ -414,7 +462,7 @@ func (p *Process) poll() bool {
 	for again := true; again; {
 		again = false
 		for _, t := range p.sortedThreads() {
-			if t.stepping {
+			if t.stepping || t.untraced {
 				continue
 			}
 			if ws, ok := waitOne(t.tid); ok {
@@ -508,9 +556,16 @@ func (p *Process) interrupt(t *thread) {
 // every other thread is gone: it is the process's exit.
 func (p *Process) forget(t *thread) {
 	delete(p.threads, t.tid)
-	if t.tid == p.pid || len(p.threads) == 0 {
+	if t.tid == p.pid {
 		p.exited.Store(true)
+		return
 	}
+	for _, o := range p.threads {
+		if !o.zombie {
+			return
+		}
+	}
+	p.exited.Store(true)
 }
 
 // spinFor is how long waitUntil polls before sleeping on SIGCHLD.
@@ -557,11 +612,21 @@ func (p *Process) waitUntil(ctx context.Context, cond func() bool) error {
 
 func (p *Process) allStopped() bool {
 	for _, t := range p.threads {
-		if !t.stopped {
+		if !t.stopped && !t.zombie {
 			return false
 		}
 	}
 	return true
+}
+
+// markZombies flags threads that exited but are not reaped (see
+// thread.zombie): waiting for them to stop would wait forever.
+func (p *Process) markZombies() {
+	for _, t := range p.threads {
+		if !t.stopped && !t.zombie && taskState(p.pid, t.tid) == 'Z' {
+			t.zombie = true
+		}
+	}
 }
 
 // stopAll interrupts every thread and waits until each one is held in a
@@ -582,7 +647,16 @@ func (p *Process) stopAll(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := p.waitUntil(ctx, p.allStopped); err != nil {
+		// Interrupted threads stop within microseconds; one that has not
+		// after a moment may be a zombie, which never will.
+		short, cancel := context.WithTimeout(ctx, 2*time.Millisecond)
+		err := p.waitUntil(short, p.allStopped)
+		cancel()
+		if err != nil && ctx.Err() == nil && !p.exited.Load() {
+			p.markZombies()
+			err = p.waitUntil(ctx, p.allStopped)
+		}
+		if err != nil {
 			return err
 		}
 		// Every thread created by a traced thread is known by now (its
@@ -593,9 +667,18 @@ func (p *Process) stopAll(ctx context.Context) error {
 			return err
 		}
 		if n == 0 {
+			break
+		}
+	}
+	for _, t := range p.threads {
+		if !t.zombie {
 			return nil
 		}
 	}
+	// Nothing but zombies: the process is dying (its exit reports follow).
+	p.settle()
+	p.exited.Store(true)
+	return p.errExited()
 }
 
 // resumeAll lets every held thread run again. Threads still on their way
@@ -630,6 +713,9 @@ func (p *Process) Stop(ctx context.Context) ([]proc.Thread, error) {
 			return err
 		}
 		for _, t := range p.sortedThreads() {
+			if t.zombie {
+				continue
+			}
 			if err := getRegs(t.tid, &t.regs); err != nil {
 				_ = p.resumeAll()
 				return p.deadOr(&proc.ThreadError{Op: "getregs", TID: t.tid, Err: err})

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,6 +64,20 @@ func fixture(t testing.TB) string {
 }
 
 func TestMain(m *testing.M) {
+	if pid := os.Getenv("HOTPATCH_PTRACE_ATTACH"); pid != "" {
+		// Helper mode (TestPermissionOtherUser): attach as another user
+		// and report the error.
+		var n int
+		fmt.Sscan(pid, &n)
+		p, err := Attach(context.Background(), n, Options{})
+		if err == nil {
+			p.Close()
+			fmt.Println("attached")
+		} else {
+			fmt.Printf("permission=%v exited=%v: %v\n", errors.Is(err, proc.ErrPermission), errors.Is(err, proc.ErrExited), err)
+		}
+		os.Exit(0)
+	}
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
@@ -74,6 +89,7 @@ func TestMain(m *testing.M) {
 // these tests ever attach to).
 type child struct {
 	cmd   *exec.Cmd
+	stdin io.WriteCloser
 	pid   int
 	bin   string
 	lines chan string
@@ -88,8 +104,10 @@ func startChild(t testing.TB, threads int, mode string) *child {
 	cmd := exec.Command(bin, fmt.Sprint(threads), mode)
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
+	in, err := cmd.StdinPipe()
+	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
-	c := &child{cmd: cmd, pid: cmd.Process.Pid, bin: bin, lines: make(chan string, 64)}
+	c := &child{cmd: cmd, stdin: in, pid: cmd.Process.Pid, bin: bin, lines: make(chan string, 64)}
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
@@ -268,7 +286,12 @@ func TestStopResume(t *testing.T) {
 		eventuallyRunning(t, c.pid)
 		c.waitFor(t, "1", 0)
 	}
+	// Close while stopped resumes and detaches.
+	_, err := p.Stop(context.Background())
+	require.NoError(t, err)
 	require.NoError(t, p.Close())
+	eventuallyRunning(t, c.pid)
+	c.waitFor(t, "1", 0)
 	// Detached: nobody traces the child any more.
 	for tid := range taskStates(t, c.pid) {
 		require.Zero(t, tracerPid(c.pid, tid), "thread %d still traced", tid)
@@ -508,6 +531,37 @@ func TestPermission(t *testing.T) {
 	require.NoError(t, p2.Resume())
 }
 
+// TestPermissionOtherUser: an unprivileged tracer (this test binary run
+// as nobody) attaching to a process of another user (our root-owned child)
+// gets ErrPermission naming the pid. Needs root to switch users.
+func TestPermissionOtherUser(t *testing.T) {
+	c := startChild(t, 1, "loop")
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the test runs its own binary as another user against its child")
+	}
+	self, err := os.Executable()
+	require.NoError(t, err)
+	// Our binary sits in a directory only root may enter: copy it out.
+	dir, err := os.MkdirTemp("", "hotpatch-ptrace-other-")
+	require.NoError(t, err)
+	defer os.RemoveAll(dir)
+	require.NoError(t, os.Chmod(dir, 0o755))
+	b, err := os.ReadFile(self)
+	require.NoError(t, err)
+	bin := filepath.Join(dir, "helper")
+	require.NoError(t, os.WriteFile(bin, b, 0o755))
+	cmd := exec.Command(bin, "-test.run=^$")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), fmt.Sprintf("HOTPATCH_PTRACE_ATTACH=%d", c.pid))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	t.Logf("as nobody: %s", out)
+	require.Contains(t, string(out), "permission=true exited=false")
+	require.Contains(t, string(out), fmt.Sprintf("pid %d", c.pid))
+	c.waitFor(t, "1", 0)
+}
+
 // TestStopUnwinds: a Stop whose context ends midway leaves no thread
 // stopped and no register changed.
 func TestStopUnwinds(t *testing.T) {
@@ -717,4 +771,51 @@ func TestGroupStop(t *testing.T) {
 	c.waitFor(t, "4", 8)
 	require.NoError(t, p.WriteAt([]byte{0xb8, 1}, fn))
 	c.waitFor(t, "1", 8)
+}
+
+// TestZombieLeader: the main thread has called pthread_exit (a zombie
+// until the process exits) while workers run on, before or after Attach.
+// Stop returns the live threads only; injection uses one of them.
+func TestZombieLeader(t *testing.T) {
+	for _, before := range []bool{true, false} {
+		t.Run(fmt.Sprintf("exited_before_attach=%v", before), func(t *testing.T) {
+			c := startChild(t, 2, "leaderexit")
+			leaderExit := func() {
+				_, err := c.stdin.Write([]byte{1})
+				require.NoError(t, err)
+				for taskState(c.pid, c.pid) != 'Z' {
+					time.Sleep(time.Millisecond)
+				}
+			}
+			if before {
+				leaderExit()
+			}
+			p := attach(t, c)
+			fn, _ := symbol(t, p, c, "value")
+			if !before {
+				leaderExit()
+			}
+			require.False(t, gone(c.pid))
+			a, err := p.AllocNear(context.Background(), fn, 4096, 1<<31-1, proc.ProtRead)
+			require.NoError(t, err)
+			threads, err := p.Stop(context.Background())
+			require.NoError(t, err)
+			require.Len(t, threads, 2, "the workers, not the zombie leader")
+			for _, th := range threads {
+				require.NotEqual(t, c.pid, th.ID)
+				require.Equal(t, byte('t'), taskState(c.pid, th.ID))
+			}
+			require.NoError(t, p.Free(a, 4096))
+			require.NoError(t, p.WriteAt([]byte{0xb8, 5}, fn))
+			require.NoError(t, p.Resume())
+			c.waitFor(t, "5", 8)
+			require.NoError(t, p.Close())
+			c.waitFor(t, "5", 0)
+			// The process ends when its last thread does: reported as exited.
+			p = attach(t, c)
+			require.NoError(t, c.cmd.Process.Kill())
+			_, err = p.Stop(context.Background())
+			require.ErrorIs(t, err, proc.ErrExited)
+		})
+	}
 }

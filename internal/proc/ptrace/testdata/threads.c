@@ -6,6 +6,9 @@
  *   spawn  as loop, plus one thread creating short-lived threads without pause.
  *   signal as loop, plus one thread sending SIGUSR1 (handled) to the process
  *          without pause, so stops race with signal delivery.
+ *   leaderexit  as loop, but the main thread calls pthread_exit once it
+ *          reads a byte from stdin: the leader stays a zombie while the
+ *          workers run on.
  *   exit   exit at once (the test attaches to the zombie).
  * "ready\n" is printed once every worker runs. A sleep that returns anything
  * but success or EINTR (a syscall restart broken by the tracer) prints
@@ -101,6 +104,12 @@ int main(int argc, char **argv) {
 	}
 	if (write(1, "ready\n", 6) != 6)
 		return 3;
+	if (strcmp(mode, "leaderexit") == 0) {
+		char b;
+		if (read(0, &b, 1) != 1)
+			return 4;
+		pthread_exit(NULL);
+	}
 	for (;;)
 		if (pause() != -1 || errno != EINTR)
 			bad(errno);
