@@ -145,6 +145,9 @@ func amdVerifyRelocation(code []byte, from, to uint64, opts *Options, rel *Reloc
 		if !slices.Contains(got, want) {
 			return fmt.Errorf("%v at %#x: relocated % x reaches %x, want %#x", o, o.PC, chunk, got, want)
 		}
+		if err := amdCheckShape(o, code[b.Old:b.Old+o.Len], chunk, pc, insts); err != nil {
+			return fmt.Errorf("%v at %#x: relocated % x: %w", o, o.PC, chunk, err)
+		}
 		sameOp := false
 		for _, i := range insts {
 			if i.Op == o.Op || o.Flow == dec.CondJump && i.Flow == dec.CondJump ||
@@ -154,6 +157,45 @@ func amdVerifyRelocation(code []byte, from, to uint64, opts *Options, rel *Reloc
 		}
 		if !sameOp && o.Mnemonic == "" && !o.Endbr {
 			return fmt.Errorf("%v at %#x: relocated % x lost the operation", o, o.PC, chunk)
+		}
+	}
+	return nil
+}
+
+// amdCheckShape checks the control structure of a relocated branch: every
+// branch inside the chunk lands on one of its instruction boundaries or its
+// end, a jcc keeps its condition (or inverts it when it skips an absolute
+// jump to the chunk's end), a loop/jrcxz skips to the jump to the target, and
+// a call returns to code that leaves the chunk.
+func amdCheckShape(o dec.Inst, orig, chunk []byte, pc uint64, insts []dec.Inst) error {
+	end := pc + uint64(len(chunk))
+	starts := map[uint64]bool{end: true}
+	for _, i := range insts {
+		starts[i.PC] = true
+	}
+	cc := func(i dec.Inst, b []byte) byte { return b[i.RelOff-1] & 0x0f }
+	for k, i := range insts {
+		if (i.RelKind == dec.Rel8 || i.RelKind == dec.Rel32) && i.Target > pc && i.Target < end && !starts[i.Target] {
+			return fmt.Errorf("branch at %#x into the middle of an instruction (%#x)", i.PC, i.Target)
+		}
+		ib := chunk[i.PC-pc:]
+		switch {
+		case i.Flow == dec.CondJump && o.Flow == dec.CondJump:
+			want := cc(o, orig)
+			if i.Target == end && len(insts) > k+1 {
+				want ^= 1 // inverted over the absolute jump
+			}
+			if cc(i, ib) != want {
+				return fmt.Errorf("condition %x, want %x", cc(i, ib), want)
+			}
+		case i.Flow == dec.Loop:
+			if i.Op != o.Op || k != 0 || len(insts) < 3 || i.Target != insts[2].PC || insts[1].Flow != dec.Jump || insts[1].Target != end {
+				return fmt.Errorf("loop rewrite shape %v", insts)
+			}
+		case i.Flow == dec.Call || i.Flow == dec.IndirectCall:
+			if k+1 < len(insts) && !(insts[k+1].Flow == dec.Jump && insts[k+1].Target == end) {
+				return fmt.Errorf("call at %#x returns into %v", i.PC, insts[k+1])
+			}
 		}
 	}
 	return nil
