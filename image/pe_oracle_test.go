@@ -210,14 +210,14 @@ func loadOracle(t testing.TB, objdump, readobj, path string, base uint64) *peOra
 
 // peStats counts oracle agreement for one file.
 type peStats struct {
-	pdata, pdataOK         int // .pdata ranges, those with our start and size
-	funcSyms, funcSymsOK   int // type-0x20 symbols in code, those that are our starts
-	named, namedOK         int // our named functions, names the oracle has at that RVA
-	exports, exportsOK     int
-	functions, fromGapOnly int
-	leafFound              int // functions not in .pdata (leaf functions and the like)
-	exportsSkipped         bool
-	errs                   []string
+	pdata, pdataOK       int // .pdata ranges, those with our start and size
+	funcSyms, funcSymsOK int // type-0x20 symbols in code, those that are our starts
+	named, namedOK       int // our named functions, names the oracle has at that RVA
+	exports, exportsOK   int
+	functions            int
+	leafFound            int // functions not in .pdata (leaf functions and the like)
+	exportsSkipped       bool
+	errs                 []string
 }
 
 func (s *peStats) add(o peStats) {

@@ -21,7 +21,7 @@ const maxCallRounds = 64
 // never by scanning for E8 bytes, which would find calls inside other
 // instructions. A body that stops decoding (data in code) is scanned up to
 // there. It returns the candidates sorted by RVA, all sized.
-func (fs *peFuncs) callTargets(l *peLoader, cands []*peCand) []*peCand {
+func (fs *peFuncs) callTargets(cands []*peCand) []*peCand {
 	// pdata ranges, sorted by start, to reject calls into their middle.
 	var exact []*peCand
 	for _, c := range cands {
@@ -45,10 +45,7 @@ func (fs *peFuncs) callTargets(l *peLoader, cands []*peCand) []*peCand {
 	for round := 0; round < maxCallRounds && len(todo) > 0; round++ {
 		added := false
 		for _, c := range todo {
-			code, ok := fs.img.Bytes(c.rva, int(c.end-c.rva))
-			if !ok {
-				continue
-			}
+			code, _ := fs.fileCode(c.rva, c.end) // zero fill holds no calls
 			for _, t := range fs.calls(code, c.rva) {
 				if t >= 1<<32 || !fs.inCode(uint32(t)) || insideExact(uint32(t)) {
 					continue
@@ -70,7 +67,7 @@ func (fs *peFuncs) callTargets(l *peLoader, cands []*peCand) []*peCand {
 		for _, c := range cands {
 			old[c.rva] = true
 		}
-		cands = fs.size(nil)
+		cands = fs.size()
 		todo = todo[:0:0]
 		for _, c := range cands {
 			if !old[c.rva] {

@@ -16,6 +16,8 @@ type peCand struct {
 	name   string
 	// nameRank: 4 COFF function symbol, 3 global symbol, 2 other symbol, 1 export.
 	nameRank int
+	// limit is the end of the gap a FromGap size was computed from.
+	limit uint64
 }
 
 // peFuncs collects function starts by RVA.
@@ -148,8 +150,8 @@ func (l *peLoader) functions() error {
 		}
 	}
 
-	cands := fs.size(nil)
-	cands = fs.callTargets(l, cands)
+	cands := fs.size()
+	cands = fs.callTargets(cands)
 
 	out := make([]Function, 0, len(cands))
 	for _, c := range cands {
@@ -165,11 +167,28 @@ func (l *peLoader) functions() error {
 	return nil
 }
 
+// fileCode returns the bytes of [rva, end) that the file holds (a prefix:
+// a section's mapping past its file data reads as zeros, and is not copied
+// here, so a crafted 4 GiB section costs nothing), and whether the range
+// runs on into that zero fill.
+func (fs *peFuncs) fileCode(rva, end uint32) (code []byte, zeroTail bool) {
+	sec := sectionAt(fs.code, rva)
+	if sec == nil || end <= rva {
+		return nil, false
+	}
+	off := uint64(rva - sec.RVA)
+	if off >= uint64(len(sec.Data)) {
+		return nil, true
+	}
+	n := min(uint64(end-rva), uint64(len(sec.Data))-off)
+	return sec.Data[off : off+n], uint64(end-rva) > n
+}
+
 // size gives every candidate without an extent the gap up to the next start
-// (or the end of its section), less trailing padding. It returns the
-// candidates sorted by RVA. fresh, when not nil, limits the re-sizing to
-// gap-sized candidates (the call scan re-sizes after adding starts).
-func (fs *peFuncs) size(_ map[uint32]bool) []*peCand {
+// (or the end of its section), less trailing padding, and returns the
+// candidates sorted by RVA. A candidate whose gap has not changed since the
+// last call keeps its size (the call scan calls this once per round).
+func (fs *peFuncs) size() []*peCand {
 	cands := fs.sorted()
 	for i, c := range cands {
 		if c.extent == FromPdata {
@@ -183,11 +202,14 @@ func (fs *peFuncs) size(_ map[uint32]bool) []*peCand {
 		if i+1 < len(cands) && uint64(cands[i+1].rva) < limit {
 			limit = uint64(cands[i+1].rva)
 		}
+		if c.extent == FromGap && c.limit == limit {
+			continue
+		}
+		c.limit = limit
 		end := uint32(limit)
-		if code, ok := fs.img.Bytes(c.rva, int(end-c.rva)); ok {
-			if n := trimPadding(fs.img.Arch, code, c.rva); n > 0 {
-				end = c.rva + uint32(n)
-			}
+		code, zeroTail := fs.fileCode(c.rva, end)
+		if n := trimPadding(fs.img.Arch, code, c.rva, zeroTail); n > 0 {
+			end = c.rva + uint32(n)
 		}
 		c.end, c.extent = end, FromGap
 	}

@@ -11,19 +11,20 @@ import (
 
 // trimPadding returns how many bytes of code (a function sized by the gap
 // to the next start, located at rva) are the function itself, the rest
-// being alignment padding; 0 means "keep all of it".
+// being alignment padding; 0 means "keep all of it". zeroTail says the gap
+// goes on past code into a section's zero fill, which is padding too.
 //
 // Padding is only trimmed when what remains ends with an instruction that
 // does not fall through (return, jump, trap) or a call (to a function that
 // does not return). Otherwise the tail might be data the function reads (an
 // ARM64 literal pool ending in a zero word, say), and keeping it is the
 // conservative choice: a patch must never treat live bytes as free space.
-func trimPadding(a Arch, code []byte, rva uint32) int {
+func trimPadding(a Arch, code []byte, rva uint32, zeroTail bool) int {
 	switch a {
 	case AMD64:
-		return trimX64(code, rva)
+		return trimX64(code, rva, zeroTail)
 	case ARM64:
-		return trimARM64(code, rva)
+		return trimARM64(code, rva, zeroTail)
 	}
 	return 0
 }
@@ -32,7 +33,7 @@ func trimPadding(a Arch, code []byte, rva uint32) int {
 // backwards scan cannot tell a multi-byte NOP from the tail of a jmp rel32),
 // and cuts after the last instruction that is not padding: INT3 (0xCC), any
 // NOP form (0x90, 66 90, 0F 1F /0 with 66/2E prefixes) or 00 00 (zero fill).
-func trimX64(code []byte, rva uint32) int {
+func trimX64(code []byte, rva uint32, zeroTail bool) int {
 	last, lastFlow := 0, amd64.Seq
 	for pos := 0; pos < len(code); {
 		in, err := amd64.Decode(code[pos:], uint64(rva)+uint64(pos))
@@ -45,7 +46,7 @@ func trimX64(code []byte, rva uint32) int {
 		}
 		pos += n
 	}
-	if last == 0 || last == len(code) {
+	if last == 0 || (last == len(code) && !zeroTail) {
 		return 0
 	}
 	if !lastFlow.Terminal() && lastFlow != amd64.Call {
@@ -70,7 +71,7 @@ func x64Pad(in *amd64.Inst, b []byte) bool {
 
 // trimARM64 cuts trailing NOP (d503201f) and UDF (0000xxxx, zero fill)
 // words. ARM64 instructions are fixed-size, so scanning backwards is exact.
-func trimARM64(code []byte, rva uint32) int {
+func trimARM64(code []byte, rva uint32, zeroTail bool) int {
 	n := len(code) &^ 3
 	end := n
 	for end >= 4 {
@@ -80,7 +81,7 @@ func trimARM64(code []byte, rva uint32) int {
 		}
 		end -= 4
 	}
-	if end == 0 || end == n {
+	if end == 0 || (end == n && !(zeroTail && n == len(code))) {
 		return 0
 	}
 	in := arm64.Decode(binary.LittleEndian.Uint32(code[end-4:]), uint64(rva)+uint64(end-4))
