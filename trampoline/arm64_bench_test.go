@@ -21,7 +21,7 @@ var a64Prologue = []uint32{
 	0x91000400, // add x0, x0, #1
 	0x36f80060, // tbz w0, #31, +0xc (out of the run)
 	0xf9000260, // str x0, [x19]
-	0x17fffff3, // b -0x34 (inside the run, back to the cbz)
+	0x17fffff3, // b -0x34 (inside the run, back to the second stp)
 }
 
 // BenchmarkRelocateARM64Prologue measures relocations per second of the

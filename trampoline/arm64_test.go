@@ -362,3 +362,57 @@ func TestARM64LiteralInMovedBytes(t *testing.T) {
 	require.ErrorAs(t, err, &bi)
 	require.Equal(t, uint64(at), bi.To)
 }
+
+// TestARM64NewDetour plans detours without running them (every host): the
+// entry is the jump (after a kept BTI), the trampoline is the relocated
+// prologue then a jump back to the first byte not moved.
+func TestARM64NewDetour(t *testing.T) {
+	const at = 0x10_0000_0000
+	fn := a64W(a64Prologue[:15]...) // without the final b back into the first 16 bytes
+	bti := append(a64W(0xd503245f), fn...) // bti c
+	for _, tc := range []struct {
+		name        string
+		code        []byte
+		repl, tramp uint64
+		keep, moved int
+	}{
+		{"near", fn, at + 0x100000, at + 0x200000, 0, 4},
+		{"far", fn, at + 8<<30, at + 0x200000, 0, 16},
+		{"far trampoline", fn, at + 0x100000, at + 8<<30, 0, 4},
+		{"bti near", bti, at + 0x100000, at + 0x200000, 4, 8},
+		{"bti far", bti, at + 8<<30, at + 16<<30, 4, 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := NewDetour(ARM64, at, tc.code, tc.repl, tc.tramp, nil)
+			require.NoError(t, err)
+			require.Len(t, d.Original, tc.moved)
+			require.Equal(t, tc.code[:tc.moved], d.Original)
+			require.Len(t, d.Entry, tc.moved)
+			require.Equal(t, tc.code[:tc.keep], d.Entry[:tc.keep])
+			// The entry jump reaches the replacement.
+			jump := d.Entry[tc.keep:]
+			e, err := evalA64(jump[:min(len(jump), 8)], at+uint64(tc.keep))
+			if len(jump) == 16 { // ldr x16, #8; br x16; .quad
+				require.Equal(t, tc.repl, binary.LittleEndian.Uint64(jump[8:]))
+			} else {
+				require.NoError(t, err)
+				require.Len(t, e.effects, 1)
+				require.Equal(t, tc.repl, e.effects[0].target)
+			}
+			// The trampoline: relocated prologue, then back to at+moved.
+			rel, err := Relocate(ARM64, tc.code[:tc.moved], at, tc.tramp, &Options{Function: tc.code, FunctionAddr: at})
+			require.NoError(t, err)
+			require.Equal(t, rel.Code, d.Code[:len(rel.Code)])
+			require.Equal(t, rel.Boundaries, d.Boundaries)
+			require.NoError(t, checkRelocationA64(tc.code[:tc.moved], at, tc.tramp, rel, func(t uint64) uint64 { return t }))
+			back := d.Code[len(rel.Code):]
+			if len(back) == 16 {
+				require.Equal(t, uint64(at+tc.moved), binary.LittleEndian.Uint64(back[8:]))
+			} else {
+				e, err := evalA64(back, tc.tramp+uint64(len(rel.Code)))
+				require.NoError(t, err)
+				require.Equal(t, uint64(at+tc.moved), e.effects[0].target)
+			}
+		})
+	}
+}
