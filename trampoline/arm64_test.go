@@ -368,7 +368,7 @@ func TestARM64LiteralInMovedBytes(t *testing.T) {
 // prologue then a jump back to the first byte not moved.
 func TestARM64NewDetour(t *testing.T) {
 	const at = 0x10_0000_0000
-	fn := a64W(a64Prologue[:15]...) // without the final b back into the first 16 bytes
+	fn := a64W(a64Prologue[:15]...)        // without the final b back into the first 16 bytes
 	bti := append(a64W(0xd503245f), fn...) // bti c
 	for _, tc := range []struct {
 		name        string
