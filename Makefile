@@ -55,13 +55,22 @@ fmt:
 	@files="$$(git ls-files -z '*.go' | xargs -0 -r gofmt -l)"; \
 	if [[ -n "$$files" ]]; then echo "gofmt: these files are not formatted (run gofmt -w):"; echo "$$files"; exit 1; fi
 
+# vet and staticcheck see only the files of one GOOS/GOARCH at a time: run
+# them for every platform of the matrix, so windows- and arm64-only files are
+# checked too.
+PLATFORMS := linux/amd64 linux/arm64 windows/amd64
+
 vet:
-	@echo "==> go vet ./..."
-	$(GO) vet ./...
+	@for p in $(PLATFORMS); do \
+		echo "==> go vet ./... ($$p)"; \
+		GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) vet ./...; \
+	done
 
 staticcheck: deps
-	@echo "==> staticcheck ./..."
-	$(STATICCHECK) ./...
+	@for p in $(PLATFORMS); do \
+		echo "==> staticcheck ./... ($$p)"; \
+		GOOS=$${p%/*} GOARCH=$${p#*/} $(STATICCHECK) ./...; \
+	done
 
 test-native:
 	@echo "==> linux/$$($(GO) env GOARCH) (native): go test ./..."
