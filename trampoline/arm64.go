@@ -345,7 +345,37 @@ func (arm64Code) relocate(code []byte, from, to uint64, opts *Options) (*Relocat
 		out = append(out, b...)
 	}
 	rel.Code = out
+	if err := a64CheckJumpBack(insts, from, end, to+uint64(len(out)), opts); err != nil {
+		return nil, err
+	}
 	return rel, nil
+}
+
+// a64CheckJumpBack: when the run is the head of opts.Function (a detour's
+// prologue) and falls through at its end, the caller appends a jump back to
+// `end`; out of B's reach that is LDR x16/BR x16, which destroys x16. Refuse
+// when the moved code names x16 (it may leave a value there for the rest of
+// the function).
+func a64CheckJumpBack(insts []a64Inst, from, end, backAt uint64, opts *Options) error {
+	if opts.Function == nil || opts.FunctionAddr != from || uint64(len(opts.Function)) <= end-from {
+		return nil
+	}
+	if len(insts) > 0 && insts[len(insts)-1].Flow.Ends() {
+		return nil // never falls through: the jump back is never taken
+	}
+	if dec.Reaches(dec.B, backAt, end) && !opts.ForceFar {
+		return nil
+	}
+	for _, in := range insts {
+		if in.data {
+			continue
+		}
+		in.DecodeAsm()
+		if in.UsesReg(a64IP0) {
+			return &InstructionError{Addr: in.PC, Inst: in.Inst.String(), Why: fmt.Sprintf("it uses x16, which the far jump back to %#x (LDR x16; BR x16) would destroy", end)}
+		}
+	}
+	return nil
 }
 
 // a64MovAbs returns MOVZ/MOVK words loading v into Xd: one per non-zero

@@ -416,3 +416,21 @@ func TestARM64NewDetour(t *testing.T) {
 		})
 	}
 }
+
+// TestARM64JumpBackX16: a detour whose moved prologue uses x16 is refused
+// when the jump back must be far (it goes through x16), accepted when near.
+func TestARM64JumpBackX16(t *testing.T) {
+	const at = 0x10_0000_0000
+	fn := a64W(0xaa0003f0, 0xd503201f, 0xd503201f, 0xd503201f, 0x91000600, 0xd65f03c0) // mov x16, x0; nop x3; add x0, x16, #1; ret
+	_, err := NewDetour(ARM64, at, fn, at+8<<30, at+0x100000, nil) // far entry, near trampoline
+	require.NoError(t, err)
+	_, err = NewDetour(ARM64, at, fn, at+8<<30, at+16<<30, nil) // far entry, far trampoline
+	var ie *InstructionError
+	require.ErrorAs(t, err, &ie)
+	require.Equal(t, uint64(at), ie.Addr)
+	require.Contains(t, ie.Why, "x16")
+	// A prologue ending in a return never jumps back.
+	ret := a64W(0xaa0003f0, 0xd503201f, 0x91000600, 0xd65f03c0)
+	_, err = NewDetour(ARM64, at, ret, at+8<<30, at+16<<30, nil)
+	require.NoError(t, err)
+}
