@@ -78,6 +78,16 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	if fixture := os.Getenv("HOTPATCH_PTRACE_OWN"); fixture != "" {
+		// Helper mode (TestUnprivileged): as an ordinary user, trace a
+		// child of one's own through everything a commit does.
+		if err := unprivileged(fixture); err != nil {
+			fmt.Println("FAIL:", err)
+		} else {
+			fmt.Println("ok")
+		}
+		os.Exit(0)
+	}
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
@@ -542,14 +552,8 @@ func TestPermissionOtherUser(t *testing.T) {
 	self, err := os.Executable()
 	require.NoError(t, err)
 	// Our binary sits in a directory only root may enter: copy it out.
-	dir, err := os.MkdirTemp("", "hotpatch-ptrace-other-")
-	require.NoError(t, err)
-	defer os.RemoveAll(dir)
-	require.NoError(t, os.Chmod(dir, 0o755))
-	b, err := os.ReadFile(self)
-	require.NoError(t, err)
-	bin := filepath.Join(dir, "helper")
-	require.NoError(t, os.WriteFile(bin, b, 0o755))
+	dir := publicDir(t)
+	bin := copyTo(t, self, dir, "helper")
 	cmd := exec.Command(bin, "-test.run=^$")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), fmt.Sprintf("HOTPATCH_PTRACE_ATTACH=%d", c.pid))
@@ -560,6 +564,103 @@ func TestPermissionOtherUser(t *testing.T) {
 	require.Contains(t, string(out), "permission=true exited=false")
 	require.Contains(t, string(out), fmt.Sprintf("pid %d", c.pid))
 	c.waitFor(t, "1", 0)
+}
+
+// unprivileged runs in the helper process of TestUnprivileged.
+func unprivileged(fixture string) error {
+	cmd := exec.Command(fixture, "2", "loop")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	sc := bufio.NewScanner(out)
+	for sc.Text() != "ready" {
+		if !sc.Scan() {
+			return fmt.Errorf("fixture did not start: %v", sc.Err())
+		}
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	ctx := context.Background()
+	p, err := Attach(ctx, cmd.Process.Pid, Options{})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	mods, err := p.Modules()
+	if err != nil {
+		return err
+	}
+	if _, err := p.Stop(ctx); err != nil {
+		return err
+	}
+	a, err := p.AllocNear(ctx, mods[0].Base, 4096, 1<<31-1, proc.ProtRead|proc.ProtExec)
+	if err != nil {
+		return err
+	}
+	b := make([]byte, 16)
+	if err := p.ReadAt(b, mods[0].Base); err != nil {
+		return err
+	}
+	if err := p.WriteAt(b, mods[0].Base); err != nil {
+		return err
+	}
+	if _, err := p.Protect(a, 4096, proc.ProtRead); err != nil {
+		return err
+	}
+	if err := p.Free(a, 4096); err != nil {
+		return err
+	}
+	if err := p.Resume(); err != nil {
+		return err
+	}
+	return p.Close()
+}
+
+// TestUnprivileged: nothing needs root. As nobody, this test binary starts
+// the fixture and attaches, stops, allocates, writes, protects, frees and
+// detaches. (Kernels with Yama ptrace_scope=1 allow it too: the tracer is
+// the child's parent.)
+func TestUnprivileged(t *testing.T) {
+	fix := fixture(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to switch to another user (running unprivileged already: the other tests cover it)")
+	}
+	dir := publicDir(t)
+	self, err := os.Executable()
+	require.NoError(t, err)
+	bin := copyTo(t, self, dir, "helper")
+	fixBin := copyTo(t, fix, dir, "threads")
+	cmd := exec.Command(bin, "-test.run=^$")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "HOTPATCH_PTRACE_OWN="+fixBin)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Equal(t, "ok\n", string(out))
+}
+
+// publicDir is a temporary directory other users may enter.
+func publicDir(t testing.TB) string {
+	dir, err := os.MkdirTemp("", "hotpatch-ptrace-other-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	return dir
+}
+
+func copyTo(t testing.TB, src, dir, name string) string {
+	b, err := os.ReadFile(src)
+	require.NoError(t, err)
+	dst := filepath.Join(dir, name)
+	require.NoError(t, os.WriteFile(dst, b, 0o755))
+	return dst
 }
 
 // TestStopUnwinds: a Stop whose context ends midway leaves no thread
@@ -581,18 +682,43 @@ func TestStopUnwinds(t *testing.T) {
 }
 
 func TestSetPC(t *testing.T) {
-	c := startChild(t, 1, "loop")
+	c := startChild(t, 2, "loop")
 	p := attach(t, c)
-	threads, err := p.Stop(context.Background())
-	require.NoError(t, err)
-	require.Error(t, p.SetPC(-1, 0))
-	// Move a thread to where it already is: it must carry on as before.
-	for _, th := range threads {
-		require.NoError(t, p.SetPC(th.ID, th.PC))
+	marker, _ := symbol(t, p, c, "marker")
+	worker, size := symbol(t, p, c, "worker")
+	value, vsize := symbol(t, p, c, "value")
+	inLoop := func(pc uint64) bool {
+		return pc >= worker && pc < worker+size || pc >= value && pc < value+vsize
 	}
-	require.NoError(t, p.Resume())
-	require.Error(t, p.SetPC(threads[0].ID, threads[0].PC), "not stopped")
-	c.waitFor(t, "1", 0)
+	// Catch a worker in its loop (in user code, not inside a syscall the
+	// kernel would restart at the old PC): workers spend most of their
+	// time asleep, so try a number of times.
+	var moved int
+	for try := 0; try < 2000 && moved == 0; try++ {
+		threads, err := p.Stop(context.Background())
+		require.NoError(t, err)
+		if try == 0 {
+			require.Error(t, p.SetPC(-1, 0), "unknown thread")
+		}
+		for _, th := range threads {
+			if inLoop(th.PC) {
+				require.NoError(t, p.SetPC(th.ID, marker))
+				moved = th.ID
+				break
+			}
+		}
+		// Every other thread: set to where it is, it must carry on as before.
+		for _, th := range threads {
+			if th.ID != moved {
+				require.NoError(t, p.SetPC(th.ID, th.PC))
+			}
+		}
+		require.NoError(t, p.Resume())
+	}
+	require.NotZero(t, moved, "no worker caught in its loop in 2000 stops")
+	require.Error(t, p.SetPC(moved, marker), "not stopped")
+	c.waitFor(t, "moved", 0)
+	c.waitFor(t, "1", 0) // the other worker is unaffected
 }
 
 func TestMemoryIO(t *testing.T) {

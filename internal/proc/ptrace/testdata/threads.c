@@ -27,6 +27,16 @@
 /* The function the test redirects: noipa keeps every call a real call. */
 __attribute__((noinline, noipa)) int value(void) { return 1; }
 
+/* SetPC's target: a thread moved here prints "moved" forever. It is only
+ * ever jumped to, so it makes no assumption about its stack. */
+__attribute__((used, noinline, noreturn)) void marker(void) {
+	for (;;) {
+		(void)!write(1, "moved\n", 6);
+		struct timespec ts = {0, 5 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
 static void bad(int e) {
 	char buf[32];
 	int n = snprintf(buf, sizeof buf, "bad errno %d\n", e);
