@@ -422,7 +422,7 @@ func TestARM64NewDetour(t *testing.T) {
 func TestARM64JumpBackX16(t *testing.T) {
 	const at = 0x10_0000_0000
 	fn := a64W(0xaa0003f0, 0xd503201f, 0xd503201f, 0xd503201f, 0x91000600, 0xd65f03c0) // mov x16, x0; nop x3; add x0, x16, #1; ret
-	_, err := NewDetour(ARM64, at, fn, at+8<<30, at+0x100000, nil) // far entry, near trampoline
+	_, err := NewDetour(ARM64, at, fn, at+8<<30, at+0x100000, nil)                     // far entry, near trampoline
 	require.NoError(t, err)
 	_, err = NewDetour(ARM64, at, fn, at+8<<30, at+16<<30, nil) // far entry, far trampoline
 	var ie *InstructionError
