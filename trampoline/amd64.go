@@ -132,8 +132,13 @@ type amdItem struct {
 
 func (amd64Code) relocate(code []byte, from, to uint64, opts *Options) (*Relocation, error) {
 	end := from + uint64(len(code))
-	var items []amdItem
-	byOff := map[int]int{}
+	items := make([]amdItem, 0, len(code)/3+1)
+	// byOff maps an offset in the run to the index of the instruction
+	// starting there (-1 inside an instruction); the end maps to len(items).
+	byOff := make([]int, len(code)+1)
+	for i := range byOff {
+		byOff[i] = -1
+	}
 	for off := 0; off < len(code); {
 		in, err := dec.Decode(code[off:], from+uint64(off))
 		if err != nil {
@@ -173,8 +178,8 @@ func (amd64Code) relocate(code []byte, from, to uint64, opts *Options) (*Relocat
 				return nil, bad("call $+5 reads its own address")
 			}
 			if in.Target >= from && in.Target <= end {
-				k, ok := byOff[int(in.Target-from)]
-				if !ok {
+				k := byOff[int(in.Target-from)]
+				if k < 0 {
 					return nil, bad(fmt.Sprintf("branches to %#x, inside an instruction of the moved run", in.Target))
 				}
 				it.internal = k
@@ -186,11 +191,11 @@ func (amd64Code) relocate(code []byte, from, to uint64, opts *Options) (*Relocat
 			if in.Target >= from && in.Target < end && !(in.Op == x86asm.LEA && in.Target == from) {
 				// lea of the run's own first byte is the function's address
 				// (kept: the entry stays the function's identity).
-				k, ok := byOff[int(in.Target-from)]
+				k := byOff[int(in.Target-from)]
 				if in.Op != x86asm.LEA {
 					return nil, bad(fmt.Sprintf("reads %#x, inside the moved bytes", in.Target))
 				}
-				if !ok {
+				if k < 0 {
 					return nil, bad(fmt.Sprintf("takes the address %#x, inside an instruction of the moved run", in.Target))
 				}
 				it.internal = k
