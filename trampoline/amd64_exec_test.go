@@ -18,6 +18,18 @@ import (
 // amdArgs are the arguments every test function is called with.
 var amdArgs = []uintptr{0, 1, 5, 9, 10, 11, 0x1111, 12345, 1 << 20}
 
+// amdNeedExec skips a test that calls machine code where execmem cannot
+// (any platform but Linux today: the Windows leg runs under Wine).
+func amdNeedExec(t *testing.T) {
+	t.Helper()
+	r, err := execmem.Alloc(1)
+	if errors.Is(err, execmem.ErrUnsupported) {
+		t.Skipf("%v", err)
+	}
+	require.NoError(t, err)
+	require.NoError(t, r.Free())
+}
+
 // amdAlloc returns executable memory for a copy of code at from: near
 // (within rel32 reach), or far (more than 4 GiB away, so that every rel32
 // and disp32 that leaves the copy is out of reach).
@@ -31,7 +43,7 @@ func amdAlloc(t *testing.T, from uintptr, far bool) *execmem.Region {
 		r, err = execmem.AllocNear(from, 4096, 1<<31-1<<20)
 	}
 	if errors.Is(err, execmem.ErrUnsupported) {
-		t.Skipf("execmem: %v", err)
+		t.Skipf("%v", err)
 	}
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = r.Free() })
@@ -66,6 +78,7 @@ func amdTrampoline(t *testing.T, r *execmem.Region, fn []byte, from uintptr, n i
 // PC-relative class) to fresh executable memory near and far, with and
 // without ForceFar, calls the copies and compares with the originals.
 func TestAMD64ExecRelocated(t *testing.T) {
+	amdNeedExec(t)
 	modes := []struct {
 		name     string
 		far      bool
@@ -106,6 +119,7 @@ func TestAMD64ExecRelocated(t *testing.T) {
 // TestAMD64ExecLeaFarOutOfReach: lea rcx,[rip+x] whose target is beyond
 // rel32 reach after the move becomes mov rcx,imm64, and runs.
 func TestAMD64ExecLeaFarOutOfReach(t *testing.T) {
+	amdNeedExec(t)
 	f, ok := amd64funcs.Find("LeaRIP")
 	require.True(t, ok)
 	fn := f.Code()
@@ -118,6 +132,7 @@ func TestAMD64ExecLeaFarOutOfReach(t *testing.T) {
 // TestAMD64ExecThunks: an entry that is already a jump (a rel32 hook someone
 // placed, an import thunk jmp [rip+x]) is followed, near and far.
 func TestAMD64ExecThunks(t *testing.T) {
+	amdNeedExec(t)
 	target, ok := amd64funcs.Find("MovRIP")
 	require.True(t, ok)
 	for _, far := range []bool{false, true} {

@@ -16,6 +16,7 @@ import (
 // Entry, calls go to the replacement (Go assembly) which calls the original
 // through the trampoline, and writing Original back restores the exact bytes.
 func TestAMD64ExecDetour(t *testing.T) {
+	amdNeedExec(t)
 	modes := []struct {
 		name                 string
 		farTramp, farReplace bool
