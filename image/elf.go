@@ -56,7 +56,9 @@ type elfHeader struct {
 //     addresses minus Base; an image spanning 4 GiB or more is unsupported.
 //   - Sections are the SHF_ALLOC sections (except .tbss, which occupies no
 //     address space); a file without section headers gets one pseudo
-//     section per PT_LOAD segment, named "LOAD0", "LOAD1", ...
+//     section per PT_LOAD segment, named "LOAD" and the program header's
+//     index. Relocations, imports and exports are read through section
+//     headers: such a file has none of them in the model.
 //   - Symbols come from .symtab, or .dynsym when the file is stripped;
 //     section, file, TLS, absolute and undefined symbols are left out.
 //   - Functions are the STT_FUNC (and STT_GNU_IFUNC: the bytes there are the
