@@ -230,7 +230,14 @@ func (p *Process) remoteSyscall(ctx context.Context, nr uint64, args ...uint64) 
 	var a [6]uint64
 	copy(a[:], args)
 	t, temp, err := p.injectionThread(ctx)
+	if err == nil && (p.execed.Load() || p.exited.Load()) {
+		err = p.errExited()
+	}
 	if err != nil {
+		if temp {
+			t.wantStop = false
+			_ = p.release(t)
+		}
 		return 0, err
 	}
 	if temp {

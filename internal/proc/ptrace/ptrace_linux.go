@@ -708,7 +708,12 @@ func (p *Process) Stop(ctx context.Context) ([]proc.Thread, error) {
 	}
 	var out []proc.Thread
 	err := p.do(func() error {
-		if err := p.stopAll(ctx); err != nil {
+		err := p.stopAll(ctx)
+		if err == nil && p.execed.Load() {
+			// Learnt while stopping: the image the caller patches is gone.
+			err = p.errExited()
+		}
+		if err != nil {
 			_ = p.resumeAll()
 			return err
 		}

@@ -945,3 +945,34 @@ func TestZombieLeader(t *testing.T) {
 		})
 	}
 }
+
+// TestExec: a thread of the target executes a new program while we are
+// attached. Everything we knew (addresses, modules) is void: operations
+// fail with ErrExited, and Close leaves the new program running, untraced.
+func TestExec(t *testing.T) {
+	c := startChild(t, 2, "exec")
+	p := attach(t, c)
+	_, err := c.stdin.Write([]byte{1})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", c.pid))
+		return strings.TrimSpace(string(b)) == "sleep"
+	}, 10*time.Second, time.Millisecond)
+	_, err = p.Stop(context.Background())
+	require.ErrorIs(t, err, proc.ErrExited)
+	require.ErrorContains(t, err, "executed a new program")
+	require.ErrorIs(t, p.WriteAt([]byte{1}, 0x10000), proc.ErrExited)
+	require.NoError(t, p.Close())
+	eventuallyRunning(t, c.pid)
+	for tid := range taskStates(t, c.pid) {
+		require.Zero(t, tracerPid(c.pid, tid), "thread %d still traced", tid)
+	}
+	require.Equal(t, "sleep", strings.TrimSpace(string(must(os.ReadFile(fmt.Sprintf("/proc/%d/comm", c.pid))))))
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}

@@ -9,6 +9,9 @@
  *   leaderexit  as loop, but the main thread calls pthread_exit once it
  *          reads a byte from stdin: the leader stays a zombie while the
  *          workers run on.
+ *   exec   as loop, plus a thread that execs "sleep 60" once it reads a
+ *          byte from stdin (a non-leader exec: the kernel kills the other
+ *          threads and gives the execing thread the leader's ID).
  *   exit   exit at once (the test attaches to the zombie).
  * "ready\n" is printed once every worker runs. A sleep that returns anything
  * but success or EINTR (a syscall restart broken by the tracer) prints
@@ -61,6 +64,15 @@ static void *worker(void *arg) {
 	return NULL;
 }
 
+static void *execer(void *arg) {
+	(void)arg;
+	char b;
+	if (read(0, &b, 1) == 1)
+		execl("/bin/sleep", "sleep", "60", (char *)NULL);
+	bad(errno);
+	return NULL;
+}
+
 static volatile long handled;
 static void on_usr1(int sig) { (void)sig; handled++; }
 
@@ -105,6 +117,11 @@ int main(int argc, char **argv) {
 		sigaction(SIGUSR1, &sa, NULL); /* no SA_RESTART: sleeps see EINTR */
 		pthread_t t;
 		if (pthread_create(&t, NULL, signaller, NULL) != 0)
+			return 2;
+	}
+	if (strcmp(mode, "exec") == 0) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, execer, NULL) != 0)
 			return 2;
 	}
 	if (strcmp(mode, "spawn") == 0) {
