@@ -84,7 +84,9 @@ func (p *Process) procFile(name string) ([]byte, error) {
 		}
 	}
 	if err == nil {
-		err = fmt.Errorf("empty /proc/%d/%s", p.pid, name)
+		// Every thread's view is empty: the address space is being torn
+		// down, the process is exiting.
+		return nil, fmt.Errorf("ptrace: pid %d: %w (empty /proc/%d/%s)", p.pid, proc.ErrExited, p.pid, name)
 	}
 	if gone(p.pid) {
 		p.exited.Store(true)

@@ -682,7 +682,7 @@ func TestStopUnwinds(t *testing.T) {
 }
 
 func TestSetPC(t *testing.T) {
-	c := startChild(t, 2, "loop")
+	c := startChild(t, 2, "busy")
 	p := attach(t, c)
 	marker, _ := symbol(t, p, c, "marker")
 	worker, size := symbol(t, p, c, "worker")
@@ -691,8 +691,8 @@ func TestSetPC(t *testing.T) {
 		return pc >= worker && pc < worker+size || pc >= value && pc < value+vsize
 	}
 	// Catch a worker in its loop (in user code, not inside a syscall the
-	// kernel would restart at the old PC): workers spend most of their
-	// time asleep, so try a number of times.
+	// kernel would restart at the old PC): busy workers are there nearly
+	// all the time, but may be writing a line.
 	var moved int
 	for try := 0; try < 2000 && moved == 0; try++ {
 		threads, err := p.Stop(context.Background())

@@ -3,6 +3,7 @@
  * usage: threads N MODE
  *   loop   N worker threads call value() in a loop and print its last result
  *          ("1\n") about every 5 ms; the main thread waits in pause().
+ *   busy   as loop, but workers never sleep (they print every 1M calls).
  *   spawn  as loop, plus one thread creating short-lived threads without pause.
  *   signal as loop, plus one thread sending SIGUSR1 (handled) to the process
  *          without pause, so stops race with signal delivery.
@@ -47,18 +48,20 @@ static void bad(int e) {
 	_exit(5);
 }
 
+static int busy;
+
 static void *worker(void *arg) {
 	(void)arg;
 	for (;;) {
 		int v = 0;
-		for (int i = 0; i < 20000; i++)
+		for (int i = 0; i < (busy ? 1000000 : 20000); i++)
 			v = value();
 		char buf[16];
 		int n = snprintf(buf, sizeof buf, "%d\n", v);
 		if (write(1, buf, n) != n)
 			exit(3); /* the test closed the pipe */
 		struct timespec ts = {0, 5 * 1000 * 1000};
-		if (nanosleep(&ts, NULL) != 0 && errno != EINTR)
+		if (!busy && nanosleep(&ts, NULL) != 0 && errno != EINTR)
 			bad(errno);
 	}
 	return NULL;
@@ -105,6 +108,7 @@ int main(int argc, char **argv) {
 	const char *mode = argc > 2 ? argv[2] : "loop";
 	if (strcmp(mode, "exit") == 0)
 		return 0;
+	busy = strcmp(mode, "busy") == 0;
 	for (int i = 0; i < n; i++) {
 		pthread_t t;
 		if (pthread_create(&t, NULL, worker, NULL) != 0)
