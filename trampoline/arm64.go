@@ -32,6 +32,11 @@ import (
 //	                               -> inverted over MOV x16, #abs; BR x16
 //	ADR Xd         ADR             -> ADRP Xd; ADD Xd, Xd, #lo12 -> MOV Xd, #abs
 //	ADRP Xd        ADRP            -> MOV Xd, #page
+//
+// opts.Map is asked for each target outside the run; for an ADRP followed
+// by its ADD #lo12 or load/store it is asked for the pair's full address
+// (see a64MapPairs), for a lone ADRP for its page.
+//
 //	LDR (literal)  re-encoded      -> ADRP Xs; LDR Rt, [Xs, #lo12] (or ADD first)
 //	                               -> MOV Xs, #abs; LDR Rt, [Xs]
 //
@@ -175,8 +180,14 @@ type a64Inst struct {
 	target  uint64 // target to reach (mapped when outside the run)
 	form    a64Form
 	scratch uint8 // register for absolute forms that need one
-	callOut bool  // BL, or B leaving the function: x16 is dead there
-	size    int
+	// ADRP pairs (a64MapPairs): the ADRP's page after Map, and the second
+	// instruction's word with its imm12 adjusted.
+	paired   bool
+	pairPage uint64
+	patched  bool
+	patch    uint32
+	callOut  bool // BL, or B leaving the function: x16 is dead there
+	size     int
 }
 
 func (arm64Code) relocate(code []byte, from, to uint64, opts *Options) (*Relocation, error) {
@@ -204,6 +215,9 @@ func (arm64Code) relocate(code []byte, from, to uint64, opts *Options) (*Relocat
 		}
 	}
 	if err := a64CheckBranchInto(from, end, opts); err != nil {
+		return nil, err
+	}
+	if err := a64MapPairs(insts, from, end, opts); err != nil {
 		return nil, err
 	}
 	wholeFunction := opts.Function == nil || (opts.FunctionAddr == from && len(opts.Function) == len(code))
@@ -248,7 +262,9 @@ func (arm64Code) relocate(code []byte, from, to uint64, opts *Options) (*Relocat
 		}
 		in.inRun = inRun(in.Target) && in.Class != dec.ADRP
 		in.target = in.Target
-		if !in.inRun && opts.Map != nil {
+		if in.paired {
+			in.target = in.pairPage // a64MapPairs mapped the pair's address
+		} else if !in.inRun && opts.Map != nil {
 			if t, ok := opts.Map(in.Target); ok {
 				in.target = t
 			}
@@ -319,6 +335,11 @@ func (arm64Code) relocate(code []byte, from, to uint64, opts *Options) (*Relocat
 	for k := range insts {
 		in := &insts[k]
 		rel.Boundaries = append(rel.Boundaries, Boundary{Old: in.off, New: len(out)})
+		if in.patched {
+			out = append(out, a64Words(in.patch)...)
+			rel.Rewritten++
+			continue
+		}
 		if in.data || in.size == 4 && in.form == a64Copy && !in.PCRelative() {
 			out = append(out, code[in.off:in.off+4]...)
 			continue
@@ -349,6 +370,54 @@ func (arm64Code) relocate(code []byte, from, to uint64, opts *Options) (*Relocat
 		return nil, err
 	}
 	return rel, nil
+}
+
+// a64MapPairs applies opts.Map to ADRP pairs: an ADRP followed by an ADD
+// #lo12 or a load/store based on its register forms one address, and that
+// address (not the page) is what a symbol-level Map knows. The ADRP then
+// reaches the mapped page and the second instruction's imm12 is rewritten
+// to the mapped low bits. Refused when the page register is used again
+// after the pair (the other uses need the old page) or the new low bits are
+// not a multiple of the access size. An ADRP whose next instruction is a
+// branch target inside the run, or is not a pair, maps its page alone.
+func a64MapPairs(insts []a64Inst, from, end uint64, opts *Options) error {
+	if opts.Map == nil {
+		return nil
+	}
+	targets := map[uint64]bool{}
+	for _, in := range insts {
+		if !in.data && in.Flow != dec.Seq && in.Target >= from && in.Target < end {
+			targets[in.Target] = true
+		}
+	}
+	for k := 0; k+1 < len(insts); k++ {
+		in, nx := &insts[k], &insts[k+1]
+		if in.data || nx.data || in.Class != dec.ADRP || targets[nx.PC] {
+			continue
+		}
+		p, ok := dec.PairTarget(in.Inst, nx.Inst)
+		if !ok {
+			continue
+		}
+		in.paired, in.pairPage = true, in.Target
+		m, ok := opts.Map(p.Target)
+		if !ok || m == p.Target {
+			continue
+		}
+		bad := func(why string) error {
+			return &InstructionError{Addr: in.PC, Inst: in.Inst.String(), Why: why}
+		}
+		if !p.Consumes {
+			return bad(fmt.Sprintf("its pair with the next instruction reaches %#x, mapped to %#x, but the page register is used again after it", p.Target, m))
+		}
+		if (m&0xFFF)%p.Scale != 0 {
+			return bad(fmt.Sprintf("the pair's target %#x maps to %#x, not a multiple of the %d-byte access", p.Target, m, p.Scale))
+		}
+		in.pairPage = m &^ 0xFFF
+		nx.patched = true
+		nx.patch = nx.Word&^(0xFFF<<10) | uint32((m&0xFFF)/p.Scale)<<10
+	}
+	return nil
 }
 
 // a64CheckJumpBack: when the run is the head of opts.Function (a detour's

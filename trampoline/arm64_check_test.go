@@ -227,13 +227,59 @@ func checkRelocationA64(code []byte, from, to uint64, rel *Relocation, mapTarget
 			}
 		}
 	}
-	for k, i := range insts {
-		b := rel.Boundaries[k]
+	// In-run branch targets: an ADRP whose next word is one is not a pair.
+	targets := map[uint64]bool{}
+	for _, i := range insts {
+		if !data[i.PC] && i.Flow != dec.Seq && i.Target >= from && i.Target < end {
+			targets[i.Target] = true
+		}
+	}
+	slice := func(k int) []byte {
 		stop := len(rel.Code)
 		if k+1 < n {
 			stop = rel.Boundaries[k+1].New
 		}
-		out := rel.Code[b.New:stop]
+		return rel.Code[rel.Boundaries[k].New:stop]
+	}
+	pairSecond := map[int]bool{}
+	for k, i := range insts {
+		if pairSecond[k] {
+			continue
+		}
+		b := rel.Boundaries[k]
+		out := slice(k)
+		if k+1 < n && !data[i.PC] && !data[insts[k+1].PC] && !targets[insts[k+1].PC] {
+			if p, ok := dec.PairTarget(i, insts[k+1]); ok {
+				// The pair must still form the (mapped) address: run the
+				// ADRP's slice, then decode the second word against it.
+				pairSecond[k+1] = true
+				e, err := evalA64(out, to+uint64(b.New))
+				if err != nil {
+					return fmt.Errorf("pair %v: %w", i, err)
+				}
+				page, ok := e.regs[i.Reg]
+				if !ok || len(e.effects) != 0 {
+					return fmt.Errorf("pair %v: x%d not set (effects %+v)", i, i.Reg, e.effects)
+				}
+				second := slice(k + 1)
+				if len(second) != 4 {
+					return fmt.Errorf("pair %v: second instruction became %d bytes", i, len(second))
+				}
+				w := binary.LittleEndian.Uint32(second)
+				if w&^(0xFFF<<10) != insts[k+1].Word&^(0xFFF<<10) {
+					return fmt.Errorf("pair %v: second word %#08x changed beyond imm12 (%#08x)", i, w, insts[k+1].Word)
+				}
+				np, ok := dec.PairTarget(dec.Inst{Class: dec.ADRP, Reg: i.Reg, Target: page}, dec.Classify(w, 0))
+				want := mapTarget(p.Target)
+				if !ok || np.Target != want {
+					return fmt.Errorf("pair %v + %#08x: forms %#x, want %#x", i, insts[k+1].Word, np.Target, want)
+				}
+				if !p.Consumes && want != p.Target {
+					return fmt.Errorf("pair %v: remapped although its page is used again", i)
+				}
+				continue
+			}
+		}
 		if data[i.PC] {
 			if len(out) != 4 || binary.LittleEndian.Uint32(out) != i.Word {
 				return fmt.Errorf("literal word at %#x changed", i.PC)

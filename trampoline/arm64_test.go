@@ -434,3 +434,49 @@ func TestARM64JumpBackX16(t *testing.T) {
 	_, err = NewDetour(ARM64, at, ret, at+8<<30, at+16<<30, nil)
 	require.NoError(t, err)
 }
+
+// TestARM64MapPairs: with a Map, an ADRP pair maps as the address it forms.
+func TestARM64MapPairs(t *testing.T) {
+	const from = 0x10_0000_0000
+	sym := uint64(from + 0x10000 + 0x123)
+	moved := uint64(0x7_0000_0a48) // new home of sym: other page, other low bits
+	mapping := func(t uint64) (uint64, bool) {
+		switch t {
+		case sym:
+			return moved, true
+		case from + 0x10000 + 0x128: // ldr x0, [x0, #0x128]'s target
+			return moved + 8, true
+		case from + 0x10000 + 0x18:
+			return 0x7_0000_0a4c, true // not a multiple of 8
+		}
+		return 0, false
+	}
+	mapTarget := func(t uint64) uint64 {
+		if m, ok := mapping(t); ok {
+			return m
+		}
+		return t
+	}
+	for _, tc := range []struct {
+		name string
+		code []byte
+		err  string
+	}{
+		{"adrp+add", a64W(0x90000080, 0x91048c00, 0xd65f03c0), ""},              // adrp x0; add x0, x0, #0x123
+		{"adrp+ldr", a64W(0x90000080, 0xf9409400, 0xd65f03c0), ""},              // adrp x0; ldr x0, [x0, #0x128]
+		{"page reused", a64W(0x90000080, 0x91048c01, 0xd65f03c0), "used again"}, // add x1, x0, #0x123
+		{"misaligned", a64W(0x90000080, 0xf9400c00, 0xd65f03c0), "multiple"},    // ldr x0, [x0, #0x18]
+		{"unmapped pair", a64W(0x90000080, 0x91000400, 0xd65f03c0), ""},         // add x0, x0, #1
+	} {
+		for _, to := range []uint64{from + 0x1000, from + 8<<30} {
+			rel, err := Relocate(ARM64, tc.code, from, to, &Options{Map: mapping})
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err, tc.name)
+				require.ErrorIs(t, err, ErrUnrelocatable)
+				continue
+			}
+			require.NoError(t, err, tc.name)
+			require.NoError(t, checkRelocationA64(tc.code, from, to, rel, mapTarget), tc.name)
+		}
+	}
+}
