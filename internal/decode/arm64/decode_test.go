@@ -178,3 +178,35 @@ func TestClassifyMatchesDecode(t *testing.T) {
 		require.Equal(t, Decode(w, pc).UsesReg(17), Classify(w, pc).UsesReg(17))
 	}
 }
+
+func TestPairTarget(t *testing.T) {
+	adrp := Decode(0x90000080, pc) // adrp x0, +0x10000
+	page := uint64(pc + 0x10000)
+	tests := []struct {
+		name     string
+		next     uint32
+		target   uint64
+		scale    uint64
+		consumes bool
+		ok       bool
+	}{
+		{"add x0, x0, #0x123", 0x91048c00, page + 0x123, 1, true, true},
+		{"add x1, x0, #0x123", 0x91048c01, page + 0x123, 1, false, true},
+		{"ldr x0, [x0, #0x18]", 0xf9400c00, page + 0x18, 8, true, true},
+		{"ldr w2, [x0, #0x8]", 0xb9400802, page + 0x8, 4, false, true},
+		{"str x0, [x0, #8]", 0xf9000400, page + 8, 8, false, true},
+		{"ldrb w0, [x0, #5]", 0x39401400, page + 5, 1, true, true},
+		{"ldr q1, [x0, #0x20]", 0x3dc00801, page + 0x20, 16, false, true},
+		{"ldr d0, [x0, #0x8]", 0xfd400400, page + 0x8, 8, false, true},
+		{"prfm pldl1keep, [x0]", 0xf9800000, page, 8, false, true},
+		{"add x0, x1, #1 (other base)", 0x91000420, 0, 0, false, false},
+		{"mov x1, x0", 0xaa0003e1, 0, 0, false, false},
+	}
+	for _, tc := range tests {
+		p, ok := PairTarget(adrp, Decode(tc.next, pc+4))
+		require.Equal(t, tc.ok, ok, tc.name)
+		if ok {
+			require.Equal(t, Pair{tc.target, tc.scale, tc.consumes}, p, tc.name)
+		}
+	}
+}
