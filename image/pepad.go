@@ -34,6 +34,15 @@ func trimPadding(a Arch, code []byte, rva uint32, zeroTail bool) int {
 // and cuts after the last instruction that is not padding: INT3 (0xCC), any
 // NOP form (0x90, 66 90, 0F 1F /0 with 66/2E prefixes) or 00 00 (zero fill).
 func trimX64(code []byte, rva uint32, zeroTail bool) int {
+	if len(code) == 0 {
+		return 0
+	}
+	// Every padding form ends in CC, 90 or 00 (canonical multi-byte NOPs
+	// end in a zero displacement): otherwise there is nothing to trim, and
+	// no need to decode.
+	if b := code[len(code)-1]; !zeroTail && b != 0xcc && b != 0x90 && b != 0 {
+		return 0
+	}
 	last, lastFlow := 0, amd64.Seq
 	for pos := 0; pos < len(code); {
 		in, err := amd64.Decode(code[pos:], uint64(rva)+uint64(pos))
