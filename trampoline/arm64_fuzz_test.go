@@ -20,6 +20,8 @@ func FuzzRelocateARM64(f *testing.F) {
 		f.Add(code, uint64(0x7f00_0000_0000), uint64(0x7f00_0010_0000), uint8(2), int64(-0x123458))
 		f.Add(code, uint64(0x10_0000_0000), uint64(0x10_0000_0040), uint8(8|16|4), int64(0))
 		f.Add(code, uint64(0x10_0000_0000), uint64(0x10_0000_0040), uint8(8|16|1), int64(0))
+		f.Add(code, uint64(0x10_0000_0000), uint64(0x10_0000_0040), uint8(32|2), int64(0x1238))
+		f.Add(code, uint64(0x10_0000_0000), uint64(0x90_0000_0040), uint8(32|2), int64(-0x5000))
 	}
 	f.Fuzz(func(t *testing.T, code []byte, from, to uint64, flags uint8, mapDelta int64) {
 		if len(code) > 512 {
@@ -48,6 +50,9 @@ func FuzzRelocateARM64(f *testing.F) {
 		}
 		if flags&8 != 0 {
 			code = a64Steer(code, flags&16 != 0)
+		}
+		if flags&32 != 0 {
+			code = a64SteerPairs(code)
 		}
 		if flags&4 != 0 {
 			opts.Function, opts.FunctionAddr = code, from
@@ -101,6 +106,30 @@ func a64Steer(code []byte, small bool) []byte {
 			field := uint32(1)<<f.bits - 1
 			imm := uint32(int32(w<<26) >> 26) // low 6 bits, sign-extended
 			w = w&^(field<<f.immShift) | (imm&field)<<f.immShift
+		}
+		binary.LittleEndian.PutUint32(out[off:], w)
+	}
+	return out
+}
+
+// a64SteerPairs turns even words into ADRPs and odd ones into a use of the
+// ADRP's register (ADD #imm or a load/store with an unsigned offset, the
+// register kept or not), the pairs a Map must treat as one address.
+func a64SteerPairs(code []byte) []byte {
+	out := make([]byte, len(code))
+	var rd uint32
+	for off := 0; off+4 <= len(code); off += 4 {
+		w := binary.LittleEndian.Uint32(code[off:])
+		if off%8 == 0 {
+			w = w&^0x9F000000 | 0x90000000 // ADRP
+			rd = w & 0x1F
+		} else {
+			rt := rd
+			if w&1 != 0 {
+				rt = w >> 1 & 0x1F
+			}
+			ops := []uint32{0x91000000, 0xF9400000, 0xB9400000, 0x39400000, 0xF9000000, 0x3DC00000, 0xB9800000}
+			w = ops[(w>>24)%uint32(len(ops))] | (w>>8&0xFFF)<<10 | rd<<5 | rt
 		}
 		binary.LittleEndian.PutUint32(out[off:], w)
 	}
