@@ -702,6 +702,8 @@ func (p *Process) resumeAll() error {
 // Stop stops every thread and returns their registers' PC and SP, sorted
 // by thread ID. Threads that exit while being stopped are left out; threads
 // created meanwhile are stopped too. On any error no thread is left stopped.
+// A thread blocked in a syscall reports the PC after its syscall
+// instruction on amd64 (see SetPC for restarts).
 func (p *Process) Stop(ctx context.Context) ([]proc.Thread, error) {
 	if err := p.usable(); err != nil {
 		return nil, err
@@ -739,10 +741,16 @@ func (p *Process) Stop(ctx context.Context) ([]proc.Thread, error) {
 	return out, nil
 }
 
-// SetPC moves a stopped thread to pc (written at once). If the thread was
-// stopped inside an interrupted syscall that the kernel restarts on resume,
-// the kernel still rewinds the PC by one syscall instruction: callers that
-// move such a thread must account for it.
+// SetPC moves a stopped thread to pc (written at once).
+//
+// Threads stopped while blocked in a syscall: on amd64 the PC is the
+// address after the `syscall` instruction and, for a syscall the kernel
+// restarts, the kernel rewinds it by 2 on resume (orig_rax and rax say so);
+// on arm64 the kernel has already rewound the PC to the `svc` before the
+// stop. SetPC keeps that state, so a thread moved to the copy of the same
+// instruction stream (a detour trampoline) re-executes the copied syscall
+// instruction, as it would have the original. Moving such a thread to
+// unrelated code is the caller's responsibility.
 func (p *Process) SetPC(tid int, pc uint64) error {
 	if err := p.usable(); err != nil {
 		return err

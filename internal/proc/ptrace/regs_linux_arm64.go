@@ -70,18 +70,26 @@ const (
 	errRestartBlock  = 516
 )
 
-// injectable refuses a thread stopped inside a syscall the kernel will
-// restart with its first argument taken from orig_x0: that register is not
-// visible to ptrace and our own syscall overwrites it, so restoring the
-// thread exactly would be impossible. (amd64 has orig_rax in its regset and
-// no such limit.) -ERESTART_RESTARTBLOCK restarts through restart_syscall
-// without orig_x0, and is safe.
+// injectable refuses a thread whose registers could not be restored
+// exactly. On arm64 the restart of an interrupted syscall is prepared
+// before the thread reaches get_signal() (do_signal rewinds pc to the svc,
+// puts orig_x0 back into x0 and forgets the syscall number, "so that a
+// debugger will see the already changed PC"), so a thread held in a
+// PTRACE_EVENT_STOP normally shows syscallNo -1 and its original
+// arguments: restoring user_pt_regs re-executes the syscall exactly as the
+// kernel would. The one difference: an -ERESTART_RESTARTBLOCK syscall
+// (nanosleep, poll, futex with a timeout) would have continued through
+// restart_syscall with the remaining time; after an injection it is
+// re-executed with its original arguments (a relative timeout starts
+// over). The refusal below guards the case where a syscall is still in
+// progress with a restart code in x0 (not reachable through our stops):
+// orig_x0 is not visible to ptrace and our own svc overwrites it.
 func injectable(r *regs, e extraRegs) error {
 	if e.syscallNo == -1 {
 		return nil
 	}
 	switch -int64(r.Regs[0]) {
-	case errRestartSys, errRestartNoIntr, errRestartNoHand:
+	case errRestartSys, errRestartNoIntr, errRestartNoHand, errRestartBlock:
 		return fmt.Errorf("ptrace: thread is inside restartable syscall %d (orig_x0 cannot be restored on arm64)", e.syscallNo)
 	}
 	return nil
