@@ -1,0 +1,454 @@
+package diff
+
+import (
+	"encoding/binary"
+	"hash/maphash"
+	"slices"
+
+	"golang.org/x/arch/x86/x86asm"
+
+	"github.com/seed3bccf95f/hotpatch/image"
+	"github.com/seed3bccf95f/hotpatch/internal/decode/amd64"
+	"github.com/seed3bccf95f/hotpatch/internal/decode/arm64"
+)
+
+// template is the decoding of one function's code, independent of where the
+// code is: ref targets are relative to the function start. Functions with
+// identical bytes (most of them, between two builds) share one template.
+type template struct {
+	code   []byte
+	masked []byte
+	refs   []relRef
+}
+
+type relRef struct {
+	rawRef
+	rel int64 // target - function start (ADRP pairs: target - the ADRP's page)
+	// adrp: rel is relative to the 4 KiB page of the ADRP's address, which
+	// depends on where the function is, not only on its bytes.
+	adrp bool
+}
+
+// decoder decodes functions into templates, caching by content.
+type decoder struct {
+	arch  image.Arch
+	seed  maphash.Seed
+	cache map[uint64][]*template
+}
+
+func newDecoder(a image.Arch) *decoder {
+	return &decoder{arch: a, seed: maphash.MakeSeed(), cache: make(map[uint64][]*template)}
+}
+
+// decode returns the template of code; the caller must not modify it.
+func (d *decoder) decode(code []byte) *template {
+	h := maphash.Bytes(d.seed, code)
+	for _, t := range d.cache[h] {
+		if string(t.code) == string(code) {
+			return t
+		}
+	}
+	t := &template{code: code}
+	if d.arch == image.ARM64 {
+		decodeARM64(t)
+	} else {
+		decodeAMD64(t)
+	}
+	d.cache[h] = append(d.cache[h], t)
+	return t
+}
+
+// instantiate places a template at function fn of v: absolute targets, and
+// the function's base relocations masked and added as references.
+func instantiate(v *view, t *template, fn *image.Function) body {
+	b := body{masked: t.masked, refs: make([]rawRef, 0, len(t.refs))}
+	for _, r := range t.refs {
+		rr := r.rawRef
+		if r.adrp {
+			rr.target = uint32(int64((fn.RVA+r.inst)&^0xFFF) + r.rel)
+		} else {
+			rr.target = uint32(int64(fn.RVA) + r.rel)
+		}
+		b.refs = append(b.refs, rr)
+	}
+	if rs := v.relocsIn(fn.RVA, fn.End()); len(rs) > 0 {
+		b.masked = append([]byte(nil), b.masked...)
+		for _, r := range rs {
+			n := int(r.Size)
+			off := r.RVA - fn.RVA
+			if n == 0 || int(off)+n > len(b.masked) {
+				continue
+			}
+			tgt, ok := v.pointerAt(r.RVA, n)
+			clear(b.masked[off : int(off)+n])
+			form := FormAbs64
+			if n == 4 {
+				form = FormAbs32
+			}
+			if !ok {
+				// An address outside the image: compared as masked bytes only.
+				continue
+			}
+			if tgt >= fn.RVA && tgt < fn.End() {
+				// Points into the function itself: compared as an offset.
+				b.refs = append(b.refs, rawRef{inst: off, field: off, form: form, kind: RefAddress, target: tgt})
+				continue
+			}
+			b.refs = append(b.refs, rawRef{inst: off, field: off, form: form, kind: RefAddress, target: tgt})
+		}
+		sortRefs(b.refs)
+	}
+	return b
+}
+
+func sortRefs(rs []rawRef) {
+	// Insertion sort: few relocations, refs already sorted.
+	for i := 1; i < len(rs); i++ {
+		for j := i; j > 0 && (rs[j].inst < rs[j-1].inst || rs[j].inst == rs[j-1].inst && rs[j].field < rs[j-1].field); j-- {
+			rs[j], rs[j-1] = rs[j-1], rs[j]
+		}
+	}
+}
+
+// decodeAMD64 walks x86-64 code. Outside references are rel8/rel32 branches
+// and RIP-relative operands that leave the function; their displacement is
+// masked. Branches inside the function keep their bytes: they are the same
+// wherever the function is. Decoding stops at the first undecodable byte;
+// the rest is compared as raw bytes.
+func decodeAMD64(t *template) {
+	code := t.code
+	var masked []byte
+	hasIndirect := false
+	type lea struct {
+		ref int // index in t.refs
+		at  int // instruction offset
+	}
+	leas := map[x86asm.Reg]lea{}
+	lastCmp := -1  // offset of the last CMP reg, imm
+	var cmpImm int64
+	for off := 0; off < len(code); {
+		in, err := amd64.Decode(code[off:], uint64(off))
+		if err != nil {
+			break
+		}
+		if in.Flow == amd64.IndirectJump {
+			hasIndirect = true
+		}
+		if in.Op == x86asm.CMP {
+			if imm, ok := in.Args[1].(x86asm.Imm); ok {
+				lastCmp, cmpImm = off, int64(imm)
+			}
+		}
+		for _, a := range in.Args {
+			if a == nil {
+				break
+			}
+			m, ok := a.(x86asm.Mem)
+			if !ok {
+				continue
+			}
+			if m.Segment == x86asm.FS || m.Segment == x86asm.GS {
+				t.refs = append(t.refs, relRef{rawRef: rawRef{inst: uint32(off), field: uint32(off), form: FormNone, kind: RefTLS}})
+			}
+			// A jump table read through a register that holds a table address.
+			if m.Index != 0 && (m.Scale == 4 || m.Scale == 8) {
+				if l, ok := leas[amd64.Family(m.Base)]; ok && t.refs[l.ref].table == nil {
+					spec := &tableSpec{size: m.Scale, base: "absolute"}
+					if m.Scale == 4 {
+						spec.base, spec.signed = "table", true
+					}
+					if lastCmp >= 0 && off-lastCmp < 64 && cmpImm >= 0 && cmpImm < 4096 {
+						spec.count = int(cmpImm) + 1
+					}
+					t.refs[l.ref].table = spec
+				}
+			}
+		}
+		if in.RelKind != amd64.RelNone && in.RelKind != amd64.EIPDisp32 {
+			tgt := int64(in.Target)
+			if tgt < 0 || tgt >= int64(len(code)) {
+				if masked == nil {
+					masked = append([]byte(nil), code...)
+				}
+				fo := off + in.RelOff
+				clear(masked[fo : fo+in.RelKind.Size()])
+				r := rawRef{inst: uint32(off), field: uint32(fo), kind: amd64Kind(&in)}
+				switch in.RelKind {
+				case amd64.Rel8:
+					r.form = FormRel8
+				case amd64.Rel32:
+					r.form = FormRel32
+				default:
+					r.form = FormRIP32
+				}
+				t.refs = append(t.refs, relRef{rawRef: r, rel: tgt})
+				if in.Op == x86asm.LEA {
+					if reg, ok := in.Args[0].(x86asm.Reg); ok {
+						leas[amd64.Family(reg)] = lea{ref: len(t.refs) - 1, at: off}
+					}
+				}
+			}
+		} else if in.Op != 0 && len(in.Args) > 0 {
+			if reg, ok := in.Args[0].(x86asm.Reg); ok && writesFirst(in.Op) {
+				delete(leas, amd64.Family(reg))
+			}
+		}
+		off += in.Len
+	}
+	if !hasIndirect {
+		for i := range t.refs {
+			t.refs[i].table = nil
+		}
+	}
+	if masked == nil {
+		masked = code
+	}
+	t.masked = masked
+}
+
+// writesFirst reports whether op writes its first operand (for forgetting a
+// register's table address); conservative: most ops do.
+func writesFirst(op x86asm.Op) bool {
+	switch op {
+	case x86asm.CMP, x86asm.TEST, x86asm.PUSH, x86asm.BT, x86asm.JMP, x86asm.CALL:
+		return false
+	}
+	return true
+}
+
+// amd64Kind is what an instruction does with its RIP-relative or branch target.
+func amd64Kind(in *amd64.Inst) RefKind {
+	switch in.Flow {
+	case amd64.Call, amd64.IndirectCall:
+		return RefCall
+	case amd64.Jump, amd64.CondJump, amd64.Loop, amd64.IndirectJump:
+		return RefJump
+	}
+	switch in.Op {
+	case x86asm.LEA:
+		return RefAddress
+	case x86asm.CMP, x86asm.TEST, x86asm.PUSH, x86asm.BT:
+		return RefRead
+	}
+	if in.MemArg == 0 {
+		return RefWrite
+	}
+	return RefRead
+}
+
+// ARM64 encodings of the instructions that complete an ADRP (the low 12 bits).
+const (
+	a64AddImmMask = 0xFFC00000 // ADD Xd, Xn, #imm12 (no shift)
+	a64AddImm     = 0x91000000
+	a64LdStUMask  = 0x3B000000 // LDR/STR (unsigned offset), any size, GPR or SIMD
+	a64LdStU      = 0x39000000
+	a64LdRegMask  = 0xFFE00C00 // LDR* (register offset)
+	a64CmpImmMask = 0x7F80001F // CMP Rn, #imm (SUBS with Rd = ZR)
+	a64CmpImm     = 0x7100001F
+	a64MRSTPIDR   = 0xD53BD040 // MRS Xt, TPIDR_EL0
+)
+
+// decodeARM64 walks ARM64 code word by word. Branch, ADR and literal targets
+// outside the function are references (their immediate masked); an ADRP is
+// paired with the ADD/LDR/STR that adds the low 12 bits (both masked).
+func decodeARM64(t *template) {
+	code := t.code
+	n := len(code) / 4
+	var masked []byte
+	mask := func(off int, bits uint32) {
+		if masked == nil {
+			masked = append([]byte(nil), code...)
+		}
+		w := binary.LittleEndian.Uint32(masked[off:])
+		binary.LittleEndian.PutUint32(masked[off:], w&^bits)
+	}
+	hasIndirect := false
+	type pending struct {
+		reg  uint8
+		at   int // ADRP offset
+		page int64
+		left int // instructions to look at
+		// shadow: the register was overwritten by a user; only users with
+		// one of imms (low 12 bits seen before) still pair.
+		shadow bool
+		imms   []int64
+	}
+	var pend []pending
+	regTable := map[uint8]int{} // register -> ref index of an ADRP+ADD address
+	lastCmp, cmpImm := -1, int64(0)
+	lastLoad := -1
+	for k := 0; k < n; k++ {
+		off := k * 4
+		w := binary.LittleEndian.Uint32(code[off:])
+		in := arm64.Classify(w, uint64(off))
+		if in.Class == arm64.BR {
+			hasIndirect = true
+		}
+		if w&0xFFFFFFE0 == a64MRSTPIDR {
+			t.refs = append(t.refs, relRef{rawRef: rawRef{inst: uint32(off), field: uint32(off), kind: RefTLS}})
+		}
+		if w&a64CmpImmMask == a64CmpImm {
+			imm := int64(w>>10) & 0xFFF
+			if w&(1<<22) != 0 {
+				imm <<= 12
+			}
+			lastCmp, cmpImm = off, imm
+		}
+		// Table loads: LDR* (register offset) from a register holding a table.
+		if w&0x3B200C00 == 0x38200800 { // load/store register (register offset)
+			rn := uint8(w>>5) & 31
+			if ri, ok := regTable[rn]; ok && t.refs[ri].table == nil {
+				size := uint8(1) << (w >> 30)
+				opc := (w >> 22) & 3
+				if opc != 0 && w&(1<<26) == 0 { // a GPR load
+					spec := &tableSpec{size: size, signed: opc >= 2}
+					if size == 8 {
+						spec.base = "absolute"
+					} else {
+						spec.base = "table"
+					}
+					if lastCmp >= 0 && off-lastCmp < 64 && cmpImm < 4096 {
+						spec.count = int(cmpImm) + 1
+					}
+					t.refs[ri].table = spec
+					lastLoad = ri
+				}
+			}
+		}
+		if in.Class == arm64.ADR && lastLoad >= 0 {
+			// gcc: the table's entries are offsets from this label, in words.
+			tgt := int64(in.Target)
+			if tgt >= 0 && tgt < int64(len(code)) && t.refs[lastLoad].table.size < 4 {
+				spec := t.refs[lastLoad].table
+				spec.base, spec.label, spec.scale = "label", uint32(tgt), 4
+			}
+			lastLoad = -1
+		}
+		// Complete pending ADRPs.
+		if len(pend) > 0 {
+			rn := uint8(w>>5) & 31
+			rd := uint8(w) & 31
+			isAdd := w&a64AddImmMask == a64AddImm
+			isLdSt := w&a64LdStUMask == a64LdStU
+			kept := pend[:0]
+			for _, p := range pend {
+				imm12 := int64(w>>10) & 0xFFF
+				if (isAdd || isLdSt) && rn == p.reg && (!p.shadow || slices.Contains(p.imms, imm12)) {
+					imm := imm12
+					kind := RefAddress
+					if isLdSt {
+						size := w >> 30
+						v := w&(1<<26) != 0
+						opc := (w >> 22) & 3
+						if v && opc >= 2 {
+							size = 4
+						}
+						imm <<= size
+						if opc == 0 || (v && opc == 2) {
+							kind = RefWrite
+						} else {
+							kind = RefRead
+						}
+					}
+					mask(off, 0xFFF<<10)
+					t.refs = append(t.refs, relRef{rawRef: rawRef{inst: uint32(p.at), field: uint32(p.at), pair: uint32(off), form: FormADRP, kind: kind}, rel: p.page + imm, adrp: true})
+					if isAdd {
+						regTable[rd] = len(t.refs) - 1
+					}
+					if !slices.Contains(p.imms, imm12) {
+						p.imms = append(p.imms, imm12)
+					}
+					if rd == p.reg && !(isLdSt && (w>>22)&3 == 0) {
+						// The register now holds something else on this
+						// path; another path may still use the page with
+						// the same low bits (shadow: only those).
+						p.shadow = true
+					}
+				} else if rd == p.reg && !isStore(w) && !p.shadow {
+					continue
+				}
+				if p.shadow {
+					p.left--
+				}
+				// A call clobbers the caller-saved registers.
+				if p.left > 0 && !(p.reg <= 18 && (in.Class == arm64.BL || in.Class == arm64.BLR)) {
+					kept = append(kept, p)
+				}
+			}
+			pend = kept
+		}
+		if !in.Class.PCRelative() {
+			continue
+		}
+		tgt := int64(in.Target)
+		if in.Class == arm64.ADRP {
+			mask(off, 3<<29|0x7FFFF<<5)
+			// page relative to the ADRP's own page (off's page here).
+			pend = append(pend, pending{reg: in.Reg, at: off, page: tgt - int64(off&^0xFFF), left: 32})
+			continue
+		}
+		if tgt >= 0 && tgt < int64(len(code)) {
+			continue // inside the function: same bytes wherever it is
+		}
+		r := rawRef{inst: uint32(off), field: uint32(off)}
+		switch in.Class {
+		case arm64.B, arm64.BL:
+			mask(off, 0x03FFFFFF)
+			r.form = FormBranch26
+		case arm64.BCond, arm64.CBZ, arm64.CBNZ:
+			mask(off, 0x7FFFF<<5)
+			r.form = FormBranch19
+		case arm64.TBZ, arm64.TBNZ:
+			mask(off, 0x3FFF<<5)
+			r.form = FormBranch14
+		case arm64.ADR:
+			mask(off, 3<<29|0x7FFFF<<5)
+			r.form = FormADR
+		case arm64.LDRLiteral:
+			mask(off, 0x7FFFF<<5)
+			r.form = FormLiteral
+		}
+		switch in.Flow {
+		case arm64.Call:
+			r.kind = RefCall
+		case arm64.Jump, arm64.CondJump:
+			r.kind = RefJump
+		default:
+			if in.Class == arm64.ADR {
+				r.kind = RefAddress
+			} else {
+				r.kind = RefRead
+			}
+		}
+		t.refs = append(t.refs, relRef{rawRef: r, rel: tgt})
+	}
+	if !hasIndirect {
+		for i := range t.refs {
+			t.refs[i].table = nil
+		}
+	}
+	if masked == nil {
+		masked = code
+	}
+	t.masked = masked
+	// ADRP pairs are appended when their low half is seen: keep refs in
+	// instruction order.
+	sortRel(t.refs)
+}
+
+func sortRel(rs []relRef) {
+	for i := 1; i < len(rs); i++ {
+		for j := i; j > 0 && (rs[j].inst < rs[j-1].inst || rs[j].inst == rs[j-1].inst && rs[j].pair < rs[j-1].pair); j-- {
+			rs[j], rs[j-1] = rs[j-1], rs[j]
+		}
+	}
+}
+
+// isStore reports whether an ARM64 load/store word is a store, whose Rt
+// (bits 0-4) is read, not written.
+func isStore(w uint32) bool {
+	if w&0x0A000000 != 0x08000000 { // not a load/store
+		return false
+	}
+	return w&(1<<22) == 0 // L bit clear (for most forms)
+}
