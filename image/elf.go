@@ -362,12 +362,15 @@ func (p *elfParser) symbols() error {
 	if err != nil && !errors.Is(err, elf.ErrNoSymbols) {
 		return elfError("ELF symbol table", err)
 	}
+	// cand is kept small: sorting thousands of elf.Symbol values (strings
+	// and versions) costs more than the rest of the parse.
 	type cand struct {
-		sym  elf.Symbol
-		rva  uint32
-		size uint32
+		name      string
+		rva, size uint32
+		bind      int
 	}
 	var funcs []cand
+	p.img.Symbols = make([]Symbol, 0, len(syms))
 	for _, s := range syms {
 		typ := elf.ST_TYPE(s.Info)
 		switch typ {
@@ -387,7 +390,7 @@ func (p *elfParser) symbols() error {
 		case elf.STT_FUNC, elf.STT_GNU_IFUNC:
 			sym.Kind = SymbolFunc
 			if size > 0 {
-				funcs = append(funcs, cand{s, r, size})
+				funcs = append(funcs, cand{s.Name, r, size, bindRank(elf.ST_BIND(s.Info))})
 			}
 		case elf.STT_OBJECT:
 			sym.Kind = SymbolData
@@ -396,11 +399,12 @@ func (p *elfParser) symbols() error {
 	}
 
 	// One function per address: see parseELF for the alias rule.
-	slices.SortStableFunc(funcs, func(a, b cand) int {
-		return cmp.Or(cmp.Compare(a.rva, b.rva),
-			cmp.Compare(bindRank(elf.ST_BIND(a.sym.Info)), bindRank(elf.ST_BIND(b.sym.Info))),
-			cmp.Compare(len(a.sym.Name), len(b.sym.Name)),
-			cmp.Compare(a.sym.Name, b.sym.Name))
+	slices.SortFunc(funcs, func(a, b cand) int {
+		if a.rva != b.rva { // the common case, decided without the strings
+			return cmp.Compare(a.rva, b.rva)
+		}
+		return cmp.Or(cmp.Compare(a.bind, b.bind),
+			cmp.Compare(len(a.name), len(b.name)), cmp.Compare(a.name, b.name), cmp.Compare(a.size, b.size))
 	})
 	for i := 0; i < len(funcs); {
 		best := funcs[i]
@@ -410,7 +414,7 @@ func (p *elfParser) symbols() error {
 			size = max(size, funcs[j].size)
 		}
 		p.img.Functions = append(p.img.Functions, Function{
-			Name: best.sym.Name, RVA: best.rva, Size: size, Found: FromSymbol, Extent: FromSymbol,
+			Name: best.name, RVA: best.rva, Size: size, Found: FromSymbol, Extent: FromSymbol,
 		})
 		i = j
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/binary"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -281,4 +282,35 @@ func buildRELR(t *testing.T) string {
 	}
 	require.NoError(t, err, "%s", b)
 	return out
+}
+
+// BenchmarkParseELF loads a Go linux/amd64 program (functions, symbols,
+// code hash), against debug/elf reading the same file's symbol table.
+func BenchmarkParseELF(b *testing.B) {
+	data, err := os.ReadFile(testenv.GoBuild(b, "testdata/go/v1", "linux", "amd64"))
+	require.NoError(b, err)
+	b.Run("image.Parse", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		n := 0
+		for b.Loop() {
+			img, err := Parse(data)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n = len(img.Functions)
+		}
+		b.ReportMetric(float64(n), "functions")
+	})
+	b.Run("debug/elf", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			f, err := elf.NewFile(bytes.NewReader(data))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := f.Symbols(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

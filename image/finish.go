@@ -19,7 +19,7 @@ const maxCodeBytes = 1 << 30
 // may report the same function start several times (once per source); finish:
 //
 //   - sorts Symbols by (RVA, Name), Relocs by RVA, Exports by Ordinal
-//     (stable, so equal keys keep the loader's order);
+//     (ties broken by the remaining fields, so the order is deterministic);
 //   - drops every function candidate whose start is not inside an
 //     executable section and records it in Image.Dropped. Such candidates
 //     are legitimate compiler output (an STT_FUNC symbol or an export that
@@ -44,11 +44,24 @@ const maxCodeBytes = 1 << 30
 //     entry can then reach into another entry;
 //   - builds the name index and computes Identity.CodeHash.
 func finish(img *Image) error {
-	slices.SortStableFunc(img.Symbols, func(a, b Symbol) int {
-		return cmp.Or(cmp.Compare(a.RVA, b.RVA), cmp.Compare(a.Name, b.Name))
+	// Full-key comparisons: elements that compare equal are identical, so
+	// the faster unstable sort is still deterministic.
+	slices.SortFunc(img.Symbols, func(a, b Symbol) int {
+		if a.RVA != b.RVA { // cmp.Or evaluates every argument: decide cheaply first
+			return cmp.Compare(a.RVA, b.RVA)
+		}
+		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Size, b.Size),
+			cmp.Compare(a.Kind, b.Kind), cmpBool(a.Global, b.Global))
 	})
-	slices.SortStableFunc(img.Relocs, func(a, b Reloc) int { return cmp.Compare(a.RVA, b.RVA) })
-	slices.SortStableFunc(img.Exports, func(a, b Export) int { return cmp.Compare(a.Ordinal, b.Ordinal) })
+	slices.SortFunc(img.Relocs, func(a, b Reloc) int {
+		if a.RVA != b.RVA {
+			return cmp.Compare(a.RVA, b.RVA)
+		}
+		return cmp.Or(cmp.Compare(a.Type, b.Type), cmp.Compare(a.Size, b.Size), cmp.Compare(a.Addend, b.Addend))
+	})
+	slices.SortFunc(img.Exports, func(a, b Export) int {
+		return cmp.Or(cmp.Compare(a.Ordinal, b.Ordinal), cmp.Compare(a.Name, b.Name), cmp.Compare(a.RVA, b.RVA), cmp.Compare(a.Forwarder, b.Forwarder))
+	})
 
 	code := execSections(img)
 	img.Functions = finishFunctions(img, code)
@@ -60,6 +73,16 @@ func finish(img *Image) error {
 	}
 	img.Identity.CodeHash = h
 	return nil
+}
+
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }
 
 // execSections returns the executable sections sorted by RVA, for the
@@ -143,7 +166,10 @@ func finishFunctions(img *Image, code []*Section) []Function {
 		kept = append(kept, f)
 	}
 	slices.SortStableFunc(kept, func(a, b Function) int {
-		return cmp.Or(cmp.Compare(a.RVA, b.RVA), -cmp.Compare(extentRank(a.Extent), extentRank(b.Extent)))
+		if a.RVA != b.RVA {
+			return cmp.Compare(a.RVA, b.RVA)
+		}
+		return -cmp.Compare(extentRank(a.Extent), extentRank(b.Extent))
 	})
 
 	// Merge equal starts. After the sort the best extent comes first.
