@@ -70,6 +70,14 @@ import (
 // *JumpTableError (Table: the offsets table's address, when an ADRP+ADD or
 // ADR of it is seen).
 //
+// Data in the run: words an LDR (literal) of the run reads are copied
+// verbatim. Other data inside the moved bytes (a table reached by ADR, say)
+// is indistinguishable from code and is decoded as instructions, so a word
+// that looks PC-relative would be re-encoded: compilers place such tables
+// outside the function (gcc after it, clang and MSVC in read-only data),
+// and a run holding an ADR of its own bytes is refused unless it is the
+// whole function and keeps its layout.
+//
 // Not handled: BTI-guarded pages (a far jump's BR x16 landing mid-function,
 // or on a replacement without BTI c, faults where the kernel enforces BTI);
 // FEAT_CMPBR compare-and-branch (CB<cc>, Armv9.6), whose words are copied as
@@ -192,7 +200,7 @@ type a64Inst struct {
 
 func (arm64Code) relocate(code []byte, from, to uint64, opts *Options) (*Relocation, error) {
 	if len(code)%4 != 0 || from&3 != 0 || to&3 != 0 {
-		return nil, fmt.Errorf("trampoline: arm64 code must be whole 4-byte a64W at aligned addresses (len %d, from %#x, to %#x)", len(code), from, to)
+		return nil, fmt.Errorf("trampoline: arm64 code must be whole 4-byte words at aligned addresses (len %d, from %#x, to %#x)", len(code), from, to)
 	}
 	end := from + uint64(len(code))
 	inRun := func(t uint64) bool { return t >= from && t < end }
