@@ -138,6 +138,40 @@ func verifyChild(t *testing.T, path string) {
 		require.Equal(t, fmt.Sprintf("%#x", uint64(r.Addend)+base-img.Base), fmt.Sprintf("%#x", leUint64(word)))
 	}
 	t.Logf("%s loaded at %#x, %d relocations in code undone", filepath.Base(path), base, len(codeRelocs(img)))
+
+	// The shared objects the system loaded into the child (libc, ld.so)
+	// verify against their files too.
+	libs := 0
+	for _, lib := range mappedFiles(t, pid) {
+		if !strings.Contains(filepath.Base(lib), ".so") {
+			continue
+		}
+		limg, err := Open(lib)
+		require.NoError(t, err, lib)
+		lbase := moduleBase(t, pid, lib)
+		require.NoError(t, limg.VerifyLoaded(procMem{mem.f, lbase}, lbase, nil), lib)
+		libs++
+	}
+	require.Positive(t, libs, "a glibc program maps libc and ld.so")
+	t.Logf("%d shared objects verified too", libs)
+}
+
+// mappedFiles lists the files pid maps from their offset 0.
+func mappedFiles(t *testing.T, pid string) []string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + pid + "/maps")
+	require.NoError(t, err)
+	seen := map[string]bool{}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 || f[2] != "00000000" || !strings.HasPrefix(f[5], "/") || seen[f[5]] {
+			continue
+		}
+		seen[f[5]] = true
+		out = append(out, f[5])
+	}
+	return out
 }
 
 func leUint64(b []byte) uint64 {
