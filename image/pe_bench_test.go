@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"debug/pe"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/seed3bccf95f/hotpatch/internal/testenv"
@@ -15,7 +16,13 @@ import (
 // testenv.GoBuild) and returns its bytes.
 func largeGoPE(tb testing.TB) []byte {
 	tb.Helper()
-	path := testenv.GoBuild(tb, filepath.Join(runtime.GOROOT(), "src", "cmd", "go"), "windows", "amd64")
+	goTool := testenv.NeedTool(tb, "go")
+	goroot, err := exec.Command(goTool, "env", "GOROOT").Output()
+	if err != nil {
+		tb.Fatalf("go env GOROOT: %v", err)
+	}
+	src := filepath.Join(strings.TrimSpace(string(goroot)), "src", "cmd", "go")
+	path := testenv.GoBuild(tb, src, "windows", "amd64")
 	data, err := os.ReadFile(path)
 	if err != nil {
 		tb.Fatal(err)

@@ -393,11 +393,22 @@ func logStats(t *testing.T, name string, s peStats) {
 func TestPEOracleFixtures(t *testing.T) {
 	paths := peFixtures(t)
 	require.NotEmpty(t, paths)
+	// Go-built PE: windows/amd64 has .pdata, windows/arm64 none (its
+	// functions come from the COFF symbol table alone).
+	if testenv.HostExec() {
+		for _, goarch := range []string{"amd64", "arm64"} {
+			paths = append(paths, testenv.GoBuild(t, "testdata/go/v1", "windows", goarch))
+		}
+	}
 	stats := oracleCheck(t, paths)
 	var total peStats
 	for i, p := range paths {
 		s := stats[i]
-		logStats(t, filepath.Base(p), s)
+		name := filepath.Base(p)
+		if strings.Contains(p, "gobuild") {
+			name = "go " + name + " " + []string{"amd64", "arm64"}[i-(len(paths)-2)]
+		}
+		logStats(t, name, s)
 		total.add(s)
 		for _, e := range s.errs {
 			t.Errorf("%s: %s", p, e)

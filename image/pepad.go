@@ -43,7 +43,11 @@ func trimX64(code []byte, rva uint32, zeroTail bool) int {
 	if b := code[len(code)-1]; !zeroTail && b != 0xcc && b != 0x90 && b != 0 {
 		return 0
 	}
-	last, lastFlow := 0, amd64.Seq
+	// afterCall is the end of the instruction following the last real one
+	// when that is a call: the call's return address must stay inside the
+	// function (Go's runtime.goexit ends in CALL; NOP, compilers put INT3
+	// after calls that do not return for the same reason).
+	last, lastFlow, afterCall := 0, amd64.Seq, 0
 	for pos := 0; pos < len(code); {
 		in, err := amd64.Decode(code[pos:], uint64(rva)+uint64(pos))
 		if err != nil {
@@ -51,9 +55,14 @@ func trimX64(code []byte, rva uint32, zeroTail bool) int {
 		}
 		n := in.Len
 		if !x64Pad(&in, code[pos:pos+n]) {
-			last, lastFlow = pos+n, in.Flow
+			last, lastFlow, afterCall = pos+n, in.Flow, 0
+		} else if afterCall == 0 && last == pos && lastFlow == amd64.Call {
+			afterCall = pos + n
 		}
 		pos += n
+	}
+	if afterCall > 0 {
+		last = afterCall
 	}
 	if last == 0 || (last == len(code) && !zeroTail) {
 		return 0
@@ -95,7 +104,10 @@ func trimARM64(code []byte, rva uint32, zeroTail bool) int {
 	}
 	in := arm64.Decode(binary.LittleEndian.Uint32(code[end-4:]), uint64(rva)+uint64(end-4))
 	switch in.Class {
-	case arm64.B, arm64.BL, arm64.BR, arm64.BLR, arm64.RET, arm64.BRK, arm64.HLT:
+	case arm64.BL, arm64.BLR:
+		// Keep the word the call returns to inside the function.
+		return min(end+4, n)
+	case arm64.B, arm64.BR, arm64.RET, arm64.BRK, arm64.HLT:
 		return end
 	}
 	return 0
