@@ -201,7 +201,12 @@ func (amd64Code) relocate(code []byte, from, to uint64, opts *Options) (*Relocat
 				it.internal = k
 				continue
 			}
-			it.target = mapTarget(in.Target)
+			it.target = in.Target
+			if m := in.Args[in.MemArg].(x86asm.Mem); m.Segment != x86asm.FS && m.Segment != x86asm.GS {
+				// fs:/gs:[rip+x] is an offset from the segment base, not
+				// an address in the image: Map does not apply to it.
+				it.target = mapTarget(in.Target)
+			}
 		}
 		if opts.ForceFar && amd64HasFar(in) {
 			it.form = amdFar

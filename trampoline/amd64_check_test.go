@@ -126,6 +126,8 @@ func amdVerifyRelocation(code []byte, from, to uint64, opts *Options, rel *Reloc
 				return fmt.Errorf("%v at %#x: internal target %#x is not a boundary", o, o.PC, o.Target)
 			}
 			want = to + uint64(newStart(j))
+		} else if m, ok := o.Args[max(o.MemArg, 0)].(x86asm.Mem); ok && (m.Segment == x86asm.FS || m.Segment == x86asm.GS) {
+			// an offset from the segment base: never mapped
 		} else if opts != nil && opts.Map != nil {
 			if m, ok := opts.Map(o.Target); ok {
 				want = m
