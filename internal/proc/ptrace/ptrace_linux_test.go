@@ -167,6 +167,26 @@ func (c *child) waitFor(t testing.TB, want string, settle int) {
 	}
 }
 
+// waitSteady reads output until n lines in a row are want (or fails
+// after 30 s): for tests whose earlier output may still be buffered.
+func (c *child) waitSteady(t testing.TB, want string, n int) {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	for run := 0; run < n; {
+		select {
+		case l, ok := <-c.lines:
+			require.True(t, ok, "child output ended while waiting for %q", want)
+			if l == want {
+				run++
+			} else {
+				run = 0
+			}
+		case <-timeout:
+			t.Fatalf("no %d lines %q in a row within 30s", n, want)
+		}
+	}
+}
+
 func attach(t testing.TB, c *child) *Process {
 	t.Helper()
 	p, err := Attach(context.Background(), c.pid, Options{})
@@ -976,4 +996,43 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// TestStress: 8 busy threads call value() without pause while the test
+// stops, flips value() between two bodies, resumes, and now and then
+// allocates and frees memory by injection. The child checks every single
+// result (1 or 2, else it exits); at the end the original bytes and
+// mappings are back.
+func TestStress(t *testing.T) {
+	cycles := 200
+	if testing.Short() {
+		cycles = 20
+	}
+	c := startChild(t, 8, "busy")
+	p := attach(t, c)
+	fn, size := symbol(t, p, c, "value")
+	orig := make([]byte, size)
+	require.NoError(t, p.ReadAt(orig, fn))
+	mapsBefore := readMapsText(t, c.pid)
+	bodies := [][]byte{{0xb8, 2, 0, 0, 0, 0xc3}, orig}
+	ctx := context.Background()
+	for i := 0; i < cycles; i++ {
+		threads, err := p.Stop(ctx)
+		require.NoError(t, err)
+		require.Len(t, threads, 9)
+		require.NoError(t, p.WriteAt(bodies[i%2], fn))
+		if i%50 == 0 {
+			a, err := p.AllocNear(ctx, fn, 4096, 1<<31-1, proc.ProtRead|proc.ProtExec)
+			require.NoError(t, err)
+			require.NoError(t, p.Free(a, 4096))
+		}
+		require.NoError(t, p.Resume())
+	}
+	// The last write put the original back (cycles is even). Lines from
+	// the cycles may still be buffered: wait for a steady run of "1".
+	c.waitSteady(t, "1", 100)
+	now := make([]byte, size)
+	require.NoError(t, p.ReadAt(now, fn))
+	require.Equal(t, orig, now)
+	require.Equal(t, mapsBefore, readMapsText(t, c.pid))
 }

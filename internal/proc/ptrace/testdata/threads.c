@@ -16,7 +16,8 @@
  *   exit   exit at once (the test attaches to the zombie).
  * "ready\n" is printed once every worker runs. A sleep that returns anything
  * but success or EINTR (a syscall restart broken by the tracer) prints
- * "bad errno N" and exits with status 5.
+ * "bad errno N" and exits with status 5; so does value() returning anything
+ * outside 1..9 (N = 1000 + the value).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -54,8 +55,13 @@ static void *worker(void *arg) {
 	(void)arg;
 	for (;;) {
 		int v = 0;
-		for (int i = 0; i < (busy ? 1000000 : 20000); i++)
+		for (int i = 0; i < (busy ? 1000000 : 20000); i++) {
 			v = value();
+			/* Tests patch value() to return 1..9: anything else means a
+			 * torn or misplaced patch. */
+			if (v < 1 || v > 9)
+				bad(1000 + v);
+		}
 		char buf[16];
 		int n = snprintf(buf, sizeof buf, "%d\n", v);
 		if (write(1, buf, n) != n)
