@@ -535,8 +535,10 @@ func a64Size(in *a64Inst) int {
 		return 4 * len(a64MovAbs(0, in.target&^0xFFF))
 	case dec.LDRLiteral:
 		if in.form == a64Near {
+			// An in-run literal's final address is not known yet: always
+			// the three-word form.
 			_, scale := a64LdrBase(in.Literal)
-			if int(in.target&0xFFF)%scale == 0 {
+			if !in.inRun && int(in.target&0xFFF)%scale == 0 {
 				return 8
 			}
 			return 12
@@ -689,7 +691,7 @@ func a64Emit(in *a64Inst, pc, t uint64) ([]uint32, error) {
 				return nil, err
 			}
 			lo := uint32(t & 0xFFF)
-			if int(lo)%scale == 0 {
+			if !in.inRun && int(lo)%scale == 0 {
 				return append(w, op|(lo/uint32(scale))<<10|uint32(r)<<5|rt), nil
 			}
 			return append(w, a64ADDimm|lo<<10|uint32(r)<<5|uint32(r), op|uint32(r)<<5|rt), nil

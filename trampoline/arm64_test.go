@@ -480,3 +480,22 @@ func TestARM64MapPairs(t *testing.T) {
 		}
 	}
 }
+
+// TestARM64InRunLiteralFar: a literal in the run more than 1 MiB from its
+// load (the run grew past LDR's reach) goes through ADRP+ADD+LDR, whose size
+// cannot depend on where the literal lands.
+func TestARM64InRunLiteralFar(t *testing.T) {
+	const from = 0x10_0000_0000
+	const n = 70000 // words: 280 KB, beyond 1 MiB once the BLs grow to 16 bytes
+	ws := make([]uint32, n+2)
+	ws[0] = 0x58000000 | uint32(n)<<5 // ldr x0, +n*4 (the literal, in the run)
+	for k := 1; k < n; k++ {
+		ws[k] = 0x94000000 | 0x100000 // bl far away: grows when forced far
+	}
+	ws[n], ws[n+1] = 0x11111111, 0x22222222
+	code := a64W(ws...)
+	rel, err := Relocate(ARM64, code, from, from+8<<30, &Options{ForceFar: true})
+	require.NoError(t, err)
+	require.NoError(t, checkRelocationA64(code, from, from+8<<30, rel, func(t uint64) uint64 { return t }))
+	require.Equal(t, 12, rel.Boundaries[1].New, "adrp+add+ldr")
+}
