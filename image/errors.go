@@ -52,7 +52,7 @@ var ErrIdentityMismatch = errors.New("image identity mismatch")
 // IdentityMismatchError reports that a live module is not the image a patch
 // was built for. Field names the first identity component that differs.
 type IdentityMismatchError struct {
-	Field string // "Machine", "TimeDateStamp", "CheckSum", "SizeOfImage", "CodeView", "BuildID", "CodeHash"
+	Field string // "Header" (not a PE/ELF header), "Machine", "TimeDateStamp", "CheckSum", "SizeOfImage", "CodeView", "BuildID", "CodeHash"
 	Want  string
 	Got   string
 	// RVA is where the first differing code byte is, for Field "CodeHash"; 0 otherwise.
