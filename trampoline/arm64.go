@@ -161,7 +161,7 @@ func (arm64Code) prologue(code []byte, addr uint64, need int) (int, error) {
 		i := dec.Classify(binary.LittleEndian.Uint32(code[n:]), addr+uint64(n))
 		n += 4
 		ends := i.Flow.Ends()
-		if i.Class == dec.B && i.Target >= addr && i.Target < addr+uint64(len(code)) {
+		if i.Flow == dec.Jump && i.Target >= addr && i.Target < addr+uint64(len(code)) {
 			ends = false // a branch inside the function does not end it
 		}
 		if ends && n < need {

@@ -75,6 +75,8 @@ func TestARM64Prologue(t *testing.T) {
 		{"brk inside", a64W(0xd43e0000, nop, nop, nop), 8, 0, ErrTooShort},
 		{"short", a64W(nop, nop), 16, 0, ErrTooShort},
 		{"cbz inside ok", a64W(0xb4000040, nop, nop, nop), 16, 16, nil},
+		{"b.al out inside", a64W(0x5400800e, nop, nop, nop), 16, 0, ErrTooShort},
+		{"b.al within function", a64W(0x5400004e, nop, nop, nop), 16, 16, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

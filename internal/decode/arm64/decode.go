@@ -56,7 +56,7 @@ type Flow uint8
 const (
 	Seq          Flow = iota // falls through to the next instruction
 	Call                     // BL: calls Target, returns to the next instruction
-	Jump                     // B: always continues at Target
+	Jump                     // B (and B.AL/B.NV): always continues at Target
 	CondJump                 // B.cond, CBZ, CBNZ, TBZ, TBNZ: Target or next
 	Ret                      // RET and friends: leaves the function
 	IndirectJump             // BR: continues at a register's address
@@ -222,6 +222,9 @@ func classify(i *Inst) {
 	case w&0xFF000000 == 0x54000000: // B.cond / BC.cond: 01010100 imm19 o0 cond
 		i.Class, i.Flow = BCond, CondJump
 		i.Cond = uint8(w & 0xF)
+		if i.Cond >= 14 { // AL, NV: always taken
+			i.Flow = Jump
+		}
 		i.Consistent = w&0x10 != 0
 		i.Target = i.PC + uint64(sext(w>>5&0x7FFFF, 19)<<2)
 	case w&0x7E000000 == 0x34000000: // CBZ/CBNZ: sf 011010 op imm19 Rt

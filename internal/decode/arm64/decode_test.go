@@ -27,7 +27,7 @@ func TestDecodeClasses(t *testing.T) {
 		{"bl #-4", 0x97ffffff, BL, Call, -4, 0, nil},
 		{"b.eq #0xffffc (imm19 max)", 0x547fffe0, BCond, CondJump, 0xffffc, 0, func(t *testing.T, i Inst) { require.EqualValues(t, 0, i.Cond) }},
 		{"b.ne #-0x100000 (imm19 min)", 0x54800001, BCond, CondJump, -0x100000, 0, func(t *testing.T, i Inst) { require.EqualValues(t, 1, i.Cond) }},
-		{"b.al #8", 0x5400004e, BCond, CondJump, 8, 0, func(t *testing.T, i Inst) { require.EqualValues(t, 14, i.Cond) }},
+		{"b.al #8", 0x5400004e, BCond, Jump, 8, 0, func(t *testing.T, i Inst) { require.EqualValues(t, 14, i.Cond) }},
 		{"bc.eq #8", 0x54000050, BCond, CondJump, 8, 0, func(t *testing.T, i Inst) { require.True(t, i.Consistent) }},
 		{"cbz w3, #0xffffc", 0x347fffe3, CBZ, CondJump, 0xffffc, 3, func(t *testing.T, i Inst) { require.False(t, i.Wide) }},
 		{"cbnz x7, #-0x100000", 0xb5800007, CBNZ, CondJump, -0x100000, 7, func(t *testing.T, i Inst) { require.True(t, i.Wide) }},
