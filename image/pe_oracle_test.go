@@ -36,6 +36,76 @@ type peOracle struct {
 	// fails on export tables without names, e.g. Wine's vga.dll).
 	exportsErr error
 	nsyms      int
+	imports    []Import // llvm-readobj --coff-imports (Ordinal only for imports by ordinal)
+	relocs     []Reloc  // llvm-readobj --coff-basereloc, ABSOLUTE padding left out
+	codeView   *CodeView
+}
+
+var (
+	reImpSym = regexp.MustCompile(`^Symbol: (.*) \((\d+)\)$`)
+	reGUID   = regexp.MustCompile(`^PDBGUID: \(([0-9A-F ]+)\)$`)
+)
+
+// loadOracleDirs reads imports, base relocations and the CodeView record.
+func (o *peOracle) loadDirs(t testing.TB, readobj, path string) {
+	sc := bufio.NewScanner(bytes.NewReader(runTool(t, readobj, "--coff-imports", "--coff-basereloc", "--coff-debug-directory", path)))
+	sc.Buffer(nil, 1<<20)
+	var lib string
+	var iat, idx uint32
+	var rtype string
+	relocTypes := map[string]RelocType{"HIGH": 1, "LOW": 2, "HIGHLOW": 3, "DIR64": 10}
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case line == "Import {", line == "DelayImport {":
+			lib, iat, idx = "", 0, 0
+			if line == "DelayImport {" {
+				lib = "\x00delay" // not compared: parsePE does not list delay-load imports
+			}
+		case strings.HasPrefix(line, "Name: ") && lib == "":
+			lib = strings.TrimPrefix(line, "Name: ")
+		case strings.HasPrefix(line, "ImportAddressTableRVA: 0x"):
+			v, _ := strconv.ParseUint(strings.TrimPrefix(line, "ImportAddressTableRVA: 0x"), 16, 32)
+			iat = uint32(v)
+		case strings.HasPrefix(line, "Symbol: ") && lib != "\x00delay":
+			m := reImpSym.FindStringSubmatch(line)
+			if m == nil {
+				t.Errorf("%s: import line %q", path, line)
+				continue
+			}
+			imp := Import{Library: lib, Name: m[1], Slot: iat + 8*idx}
+			if imp.Name == "" {
+				v, _ := strconv.ParseUint(m[2], 10, 16)
+				imp.Ordinal = uint16(v)
+			}
+			o.imports = append(o.imports, imp)
+			idx++
+		case strings.HasPrefix(line, "Type: ") && !strings.Contains(line, "("):
+			rtype = strings.TrimPrefix(line, "Type: ")
+		case strings.HasPrefix(line, "Address: 0x") && rtype != "":
+			v, _ := strconv.ParseUint(strings.TrimPrefix(line, "Address: 0x"), 16, 32)
+			if rtype != "ABSOLUTE" {
+				o.relocs = append(o.relocs, Reloc{RVA: uint32(v), Type: relocTypes[rtype]})
+			}
+			rtype = ""
+		case strings.HasPrefix(line, "PDBGUID: "):
+			m := reGUID.FindStringSubmatch(line)
+			if m == nil {
+				t.Errorf("%s: GUID line %q", path, line)
+				continue
+			}
+			o.codeView = &CodeView{}
+			for i, h := range strings.Fields(m[1]) {
+				v, _ := strconv.ParseUint(h, 16, 8)
+				o.codeView.GUID[i] = byte(v)
+			}
+		case strings.HasPrefix(line, "PDBAge: ") && o.codeView != nil:
+			v, _ := strconv.ParseUint(strings.TrimPrefix(line, "PDBAge: "), 10, 32)
+			o.codeView.Age = uint32(v)
+		case strings.HasPrefix(line, "PDBFileName:") && o.codeView != nil:
+			o.codeView.Path = strings.TrimSpace(strings.TrimPrefix(line, "PDBFileName:"))
+		}
+	}
 }
 
 type oracleRange struct {
@@ -205,6 +275,7 @@ func loadOracle(t testing.TB, objdump, readobj, path string, base uint64) *peOra
 		}
 	}
 	flush()
+	o.loadDirs(t, readobj, path)
 	return o
 }
 
@@ -214,6 +285,9 @@ type peStats struct {
 	funcSyms, funcSymsOK int // type-0x20 symbols in code, those that are our starts
 	named, namedOK       int // our named functions, names the oracle has at that RVA
 	exports, exportsOK   int
+	imports, importsOK   int
+	relocs, relocsOK     int
+	codeView, codeViewOK int
 	functions            int
 	leafFound            int // functions not in .pdata (leaf functions and the like)
 	exportsSkipped       bool
@@ -229,6 +303,12 @@ func (s *peStats) add(o peStats) {
 	s.namedOK += o.namedOK
 	s.exports += o.exports
 	s.exportsOK += o.exportsOK
+	s.imports += o.imports
+	s.importsOK += o.importsOK
+	s.relocs += o.relocs
+	s.relocsOK += o.relocsOK
+	s.codeView += o.codeView
+	s.codeViewOK += o.codeViewOK
 	s.functions += o.functions
 	s.leafFound += o.leafFound
 }
@@ -312,6 +392,42 @@ func comparePE(img *Image, o *peOracle) peStats {
 			st.errorf("function %#x named %q: oracle has %v", f.RVA, f.Name, o.symbols[f.RVA])
 		}
 	}
+	// Imports, relocations and CodeView: equal lists.
+	st.imports = len(o.imports)
+	for i, want := range o.imports {
+		switch {
+		case i >= len(img.Imports):
+			st.errorf("import %d %+v: missing", i, want)
+		case img.Imports[i] != want:
+			st.errorf("import %d: oracle %+v, we have %+v", i, want, img.Imports[i])
+		default:
+			st.importsOK++
+		}
+	}
+	if len(img.Imports) > len(o.imports) {
+		st.errorf("%d imports, oracle %d", len(img.Imports), len(o.imports))
+	}
+	st.relocs = len(o.relocs)
+	sort.SliceStable(o.relocs, func(i, j int) bool { return o.relocs[i].RVA < o.relocs[j].RVA })
+	for i, want := range o.relocs {
+		if i < len(img.Relocs) && img.Relocs[i].RVA == want.RVA && img.Relocs[i].Type == want.Type {
+			st.relocsOK++
+		} else if i < len(img.Relocs) {
+			st.errorf("reloc %d: oracle %+v, we have %+v", i, want, img.Relocs[i])
+		}
+	}
+	if len(img.Relocs) != len(o.relocs) {
+		st.errorf("%d relocs, oracle %d", len(img.Relocs), len(o.relocs))
+	}
+	if o.codeView != nil || img.Identity.CodeView != nil {
+		st.codeView++
+		if o.codeView != nil && img.Identity.CodeView != nil && *o.codeView == *img.Identity.CodeView {
+			st.codeViewOK++
+		} else {
+			st.errorf("CodeView: oracle %+v, we have %+v", o.codeView, img.Identity.CodeView)
+		}
+	}
+
 	if o.exportsErr != nil {
 		st.exportsSkipped = true
 		return st
@@ -382,8 +498,9 @@ func logStats(t *testing.T, name string, s peStats) {
 	if s.exportsSkipped {
 		t.Logf("%s: llvm-readobj --coff-exports fails on this file: exports not compared", name)
 	}
-	t.Logf("%-28s pdata %d/%d  func symbols %d/%d  names %d/%d  exports %d/%d  functions %d (%d not in .pdata)",
-		name, s.pdataOK, s.pdata, s.funcSymsOK, s.funcSyms, s.namedOK, s.named, s.exportsOK, s.exports, s.functions, s.leafFound)
+	t.Logf("%-28s pdata %d/%d  func symbols %d/%d  names %d/%d  exports %d/%d  imports %d/%d  relocs %d/%d  codeview %d/%d  functions %d (%d not in .pdata)",
+		name, s.pdataOK, s.pdata, s.funcSymsOK, s.funcSyms, s.namedOK, s.named, s.exportsOK, s.exports,
+		s.importsOK, s.imports, s.relocsOK, s.relocs, s.codeViewOK, s.codeView, s.functions, s.leafFound)
 }
 
 // TestPEOracleFixtures compares every PE fixture with llvm-readobj
