@@ -52,6 +52,10 @@ type Thread struct {
 	ID int
 	PC uint64
 	SP uint64
+	// NoRegs: the thread was already suspended by another party and the
+	// OS did not report its registers (Wine, for a thread created suspended
+	// that has not run yet); PC and SP are 0 and SetPC refuses it.
+	NoRegs bool
 }
 
 // Caps says what a back-end can do, so the transaction picks a strategy

@@ -5,6 +5,7 @@ package winapi
 import (
 	"encoding/binary"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"unsafe"
 
@@ -96,21 +97,16 @@ func TestNtQuerySystemInformationThreads(t *testing.T) {
 func TestSuspendGetContext(t *testing.T) {
 	require.NoError(t, Load())
 	tidc := make(chan uint32)
-	stop := make(chan struct{})
+	var stop atomic.Bool
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		tidc <- windows.GetCurrentThreadId()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
+		for !stop.Load() { // spin: the thread is always running user code
 		}
 	}()
 	tid := <-tidc
-	defer close(stop)
+	defer stop.Store(true)
 	h, e := OpenThread(windows.THREAD_SUSPEND_RESUME|windows.THREAD_GET_CONTEXT|windows.THREAD_QUERY_INFORMATION, tid)
 	require.Zero(t, e)
 	defer CloseHandle(h)
