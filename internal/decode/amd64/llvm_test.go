@@ -65,6 +65,7 @@ var llvmPrefixes = map[string]bool{"lock": true, "rep": true, "repne": true, "re
 var (
 	llvmLine   = regexp.MustCompile(`^\s*([0-9a-f]+):\s+(\S+)\s*(.*)$`)
 	llvmTarget = regexp.MustCompile(`# (0x[0-9a-f]+)`)
+	llvmSymbol = regexp.MustCompile(`^[0-9a-f]+ <.*>:$`)
 	llvmBranch = regexp.MustCompile(`^(0x[0-9a-f]+)`)
 )
 
@@ -114,10 +115,12 @@ func compareWithLLVM(t *testing.T, objdump, path string, text textSection) bound
 		line := sc.Text()
 		m := llvmLine.FindStringSubmatch(line)
 		if m == nil {
-			// Symbol headers keep addresses contiguous; "..." (skipped
-			// zeros) and blank lines break the stretch.
-			if strings.TrimSpace(line) == "..." {
-				prev = nil
+			// llvm restarts decoding at each symbol (data-in-code such as
+			// mingw's constructor lists may end mid-"instruction"), and
+			// "..." skips zeros: the instruction before either has no
+			// known length. Compare per symbol, from its start.
+			if strings.TrimSpace(line) == "..." || llvmSymbol.MatchString(line) {
+				prev, prefixLine = nil, nil
 			}
 			continue
 		}
@@ -182,7 +185,8 @@ func checkTarget(mnem, rest string, in Inst, st *boundaryStats, report func(stri
 
 // TestBoundariesMatchLLVM checks instruction boundaries and PC-relative
 // targets against llvm-objdump on real code: this test binary's own .text
-// (Go compiler output) and a few of Wine's x86-64 PE DLLs (gcc output).
+// (Go compiler output), a few of Wine's x86-64 PE DLLs (mingw gcc output) and
+// the module's x86-64 fixtures (testdata/bin: mingw PE, gcc ELF, Go).
 func TestBoundariesMatchLLVM(t *testing.T) {
 	objdump := testenv.NeedHostTool(t, "llvm-objdump-14", "llvm-objdump")
 	type target struct {
@@ -214,6 +218,16 @@ func TestBoundariesMatchLLVM(t *testing.T) {
 			}
 		}
 	}
+	if fixtures, _ := filepath.Glob(testenv.Testdata(t, "bin", "*.elf")); len(fixtures) > 0 {
+		for _, f := range fixtures {
+			if ef, err := elf.Open(f); err == nil {
+				if ef.Machine == elf.EM_X86_64 {
+					targets = append(targets, target{name: filepath.Base(f), path: f})
+				}
+				ef.Close()
+			}
+		}
+	}
 	var total boundaryStats
 	for _, tg := range targets {
 		t.Run(tg.name, func(t *testing.T) {
@@ -226,7 +240,7 @@ func TestBoundariesMatchLLVM(t *testing.T) {
 			st := compareWithLLVM(t, objdump, tg.path, text)
 			t.Logf("%s: %d instructions compared, %d RIP-relative and %d branch targets compared, %d mismatches",
 				tg.name, st.insts, st.ripTargets, st.branchTargets, st.mismatches)
-			require.Greater(t, st.insts, 1000, "too few instructions: is the llvm-objdump output parsed?")
+			require.Greater(t, st.insts, 100, "too few instructions: is the llvm-objdump output parsed?")
 			require.Zero(t, st.mismatches)
 			total.insts += st.insts
 			total.ripTargets += st.ripTargets
