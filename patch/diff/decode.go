@@ -124,7 +124,7 @@ func decodeAMD64(t *template) {
 		at  int // instruction offset
 	}
 	leas := map[x86asm.Reg]lea{}
-	lastCmp := -1  // offset of the last CMP reg, imm
+	lastCmp := -1 // offset of the last CMP reg, imm
 	var cmpImm int64
 	for off := 0; off < len(code); {
 		in, err := amd64.Decode(code[off:], uint64(off))
@@ -250,7 +250,10 @@ const (
 
 // decodeARM64 walks ARM64 code word by word. Branch, ADR and literal targets
 // outside the function are references (their immediate masked); an ADRP is
-// paired with the ADD/LDR/STR that adds the low 12 bits (both masked).
+// paired with the ADD/LDR/STR instructions that add the low 12 bits to the
+// page it computes (found by a forward data-flow over the function's basic
+// blocks: compilers hoist ADRPs into callee-saved registers far from their
+// uses). Both halves are masked.
 func decodeARM64(t *template) {
 	code := t.code
 	n := len(code) / 4
@@ -262,28 +265,23 @@ func decodeARM64(t *template) {
 		w := binary.LittleEndian.Uint32(masked[off:])
 		binary.LittleEndian.PutUint32(masked[off:], w&^bits)
 	}
+	insts := make([]arm64.Inst, n)
 	hasIndirect := false
-	type pending struct {
-		reg  uint8
-		at   int // ADRP offset
-		page int64
-		left int // instructions to look at
-		// shadow: the register was overwritten by a user; only users with
-		// one of imms (low 12 bits seen before) still pair.
-		shadow bool
-		imms   []int64
+	for k := range insts {
+		insts[k] = arm64.Classify(binary.LittleEndian.Uint32(code[k*4:]), uint64(k*4))
+		if insts[k].Class == arm64.BR {
+			hasIndirect = true
+		}
 	}
-	var pend []pending
+	pairs := adrpPairs(insts, len(code))
 	regTable := map[uint8]int{} // register -> ref index of an ADRP+ADD address
 	lastCmp, cmpImm := -1, int64(0)
 	lastLoad := -1
-	for k := 0; k < n; k++ {
+	lastADR, lastADRTarget := -1, int64(0)
+	for k := range insts {
+		in := &insts[k]
 		off := k * 4
-		w := binary.LittleEndian.Uint32(code[off:])
-		in := arm64.Classify(w, uint64(off))
-		if in.Class == arm64.BR {
-			hasIndirect = true
-		}
+		w := in.Word
 		if w&0xFFFFFFE0 == a64MRSTPIDR {
 			t.refs = append(t.refs, relRef{rawRef: rawRef{inst: uint32(off), field: uint32(off), kind: RefTLS}})
 		}
@@ -295,7 +293,7 @@ func decodeARM64(t *template) {
 			lastCmp, cmpImm = off, imm
 		}
 		// Table loads: LDR* (register offset) from a register holding a table.
-		if w&0x3B200C00 == 0x38200800 { // load/store register (register offset)
+		if w&0x3B200C00 == 0x38200800 {
 			rn := uint8(w>>5) & 31
 			if ri, ok := regTable[rn]; ok && t.refs[ri].table == nil {
 				size := uint8(1) << (w >> 30)
@@ -312,7 +310,18 @@ func decodeARM64(t *template) {
 					}
 					t.refs[ri].table = spec
 					lastLoad = ri
+					if size < 4 && lastADR >= 0 && off-lastADR <= 16 {
+						// clang: the label's ADR comes before the load.
+						spec.base, spec.label, spec.scale = "label", uint32(lastADRTarget), 4
+						lastLoad = -1
+					}
 				}
+			}
+		}
+		if in.Class == arm64.ADR {
+			lastADR, lastADRTarget = off, int64(in.Target)
+			if lastADRTarget < 0 || lastADRTarget >= int64(len(code)) {
+				lastADR = -1
 			}
 		}
 		if in.Class == arm64.ADR && lastLoad >= 0 {
@@ -324,58 +333,30 @@ func decodeARM64(t *template) {
 			}
 			lastLoad = -1
 		}
-		// Complete pending ADRPs.
-		if len(pend) > 0 {
-			rn := uint8(w>>5) & 31
-			rd := uint8(w) & 31
-			isAdd := w&a64AddImmMask == a64AddImm
-			isLdSt := w&a64LdStUMask == a64LdStU
-			kept := pend[:0]
-			for _, p := range pend {
-				imm12 := int64(w>>10) & 0xFFF
-				if (isAdd || isLdSt) && rn == p.reg && (!p.shadow || slices.Contains(p.imms, imm12)) {
-					imm := imm12
-					kind := RefAddress
-					if isLdSt {
-						size := w >> 30
-						v := w&(1<<26) != 0
-						opc := (w >> 22) & 3
-						if v && opc >= 2 {
-							size = 4
-						}
-						imm <<= size
-						if opc == 0 || (v && opc == 2) {
-							kind = RefWrite
-						} else {
-							kind = RefRead
-						}
-					}
-					mask(off, 0xFFF<<10)
-					t.refs = append(t.refs, relRef{rawRef: rawRef{inst: uint32(p.at), field: uint32(p.at), pair: uint32(off), form: FormADRP, kind: kind}, rel: p.page + imm, adrp: true})
-					if isAdd {
-						regTable[rd] = len(t.refs) - 1
-					}
-					if !slices.Contains(p.imms, imm12) {
-						p.imms = append(p.imms, imm12)
-					}
-					if rd == p.reg && !(isLdSt && (w>>22)&3 == 0) {
-						// The register now holds something else on this
-						// path; another path may still use the page with
-						// the same low bits (shadow: only those).
-						p.shadow = true
-					}
-				} else if rd == p.reg && !isStore(w) && !p.shadow {
-					continue
+		if at, ok := pairs[int32(k)]; ok {
+			adrp := &insts[at]
+			page := int64(adrp.Target) - int64(adrp.PC&^0xFFF)
+			imm := int64(w>>10) & 0xFFF
+			kind := RefAddress
+			if w&a64LdStUMask == a64LdStU {
+				size := w >> 30
+				v := w&(1<<26) != 0
+				opc := (w >> 22) & 3
+				if v && opc >= 2 {
+					size = 4
 				}
-				if p.shadow {
-					p.left--
-				}
-				// A call clobbers the caller-saved registers.
-				if p.left > 0 && !(p.reg <= 18 && (in.Class == arm64.BL || in.Class == arm64.BLR)) {
-					kept = append(kept, p)
+				imm <<= size
+				if opc == 0 || (v && opc == 2) {
+					kind = RefWrite
+				} else {
+					kind = RefRead
 				}
 			}
-			pend = kept
+			mask(off, 0xFFF<<10)
+			t.refs = append(t.refs, relRef{rawRef: rawRef{inst: uint32(at * 4), field: uint32(at * 4), pair: uint32(off), form: FormADRP, kind: kind}, rel: page + imm, adrp: true})
+			if kind == RefAddress {
+				regTable[uint8(w)&31] = len(t.refs) - 1
+			}
 		}
 		if !in.Class.PCRelative() {
 			continue
@@ -383,8 +364,6 @@ func decodeARM64(t *template) {
 		tgt := int64(in.Target)
 		if in.Class == arm64.ADRP {
 			mask(off, 3<<29|0x7FFFF<<5)
-			// page relative to the ADRP's own page (off's page here).
-			pend = append(pend, pending{reg: in.Reg, at: off, page: tgt - int64(off&^0xFFF), left: 32})
 			continue
 		}
 		if tgt >= 0 && tgt < int64(len(code)) {
@@ -431,9 +410,207 @@ func decodeARM64(t *template) {
 		masked = code
 	}
 	t.masked = masked
-	// ADRP pairs are appended when their low half is seen: keep refs in
-	// instruction order.
+	// ADRP pairs are appended at their low half: keep refs in instruction order.
 	sortRel(t.refs)
+}
+
+// Register states of the ADRP data-flow.
+const (
+	regTop     = -2 // not reached yet
+	regUnknown = -1 // anything but one ADRP's page
+)
+
+// adrpPairs maps each instruction index that adds the low 12 bits to an
+// ADRP's page (ADD imm, LDR/STR unsigned offset) to that ADRP's index. A
+// register holds an ADRP's page from the ADRP until it is written again; at a
+// join the page must be the same on every incoming path. Blocks reached only
+// through an indirect branch (jump-table cases) get the state at the branch.
+func adrpPairs(insts []arm64.Inst, size int) map[int32]int32 {
+	hasADRP := false
+	for i := range insts {
+		if insts[i].Class == arm64.ADRP {
+			hasADRP = true
+			break
+		}
+	}
+	if !hasADRP {
+		return nil
+	}
+	n := len(insts)
+	// A register may hold the page of one of several ADRPs (paths joined
+	// after each computed the same symbol's page: gcc merges tails): such
+	// sets are interned, their code is -3-index.
+	var sets [][]int32
+	setCode := func(s []int32) int32 {
+		for i, x := range sets {
+			if slices.Equal(x, s) {
+				return int32(-3 - i)
+			}
+		}
+		sets = append(sets, s)
+		return int32(-3 - (len(sets) - 1))
+	}
+	members := func(c int32) []int32 {
+		if c >= 0 {
+			return []int32{c}
+		}
+		return sets[-3-c]
+	}
+	union := func(a, b int32) int32 {
+		u := append(append([]int32(nil), members(a)...), members(b)...)
+		slices.Sort(u)
+		u = slices.Compact(u)
+		if len(u) > 4 {
+			return regUnknown
+		}
+		return setCode(u)
+	}
+	// Basic blocks.
+	leader := make([]bool, n+1)
+	leader[0] = true
+	for i := range insts {
+		in := &insts[i]
+		if in.Flow != arm64.Seq && in.Flow != arm64.Call {
+			leader[i+1] = true
+			if tgt := int64(in.Target); in.Class.PCRelative() && in.Flow != arm64.Seq && tgt >= 0 && tgt < int64(size) {
+				leader[tgt/4] = true
+			}
+		}
+	}
+	var starts []int
+	blockOf := make([]int32, n)
+	for i := 0; i < n; i++ {
+		if leader[i] {
+			starts = append(starts, i)
+		}
+		blockOf[i] = int32(len(starts) - 1)
+	}
+	nb := len(starts)
+	end := func(b int) int {
+		if b+1 < nb {
+			return starts[b+1]
+		}
+		return n
+	}
+	succs := make([][]int32, nb)
+	hasPred := make([]bool, nb)
+	var indirect []int32 // blocks ending in BR
+	for b := 0; b < nb; b++ {
+		last := &insts[end(b)-1]
+		if !last.Flow.Ends() && end(b) < n {
+			succs[b] = append(succs[b], int32(b+1))
+		}
+		if tgt := int64(last.Target); last.Class.PCRelative() && (last.Flow == arm64.Jump || last.Flow == arm64.CondJump) && tgt >= 0 && tgt < int64(size) {
+			succs[b] = append(succs[b], blockOf[tgt/4])
+		}
+		if last.Flow == arm64.IndirectJump {
+			indirect = append(indirect, int32(b))
+		}
+		for _, s := range succs[b] {
+			hasPred[s] = true
+		}
+	}
+	hasPred[0] = true
+	for b := 0; b < nb; b++ {
+		if !hasPred[b] {
+			for _, ib := range indirect {
+				succs[ib] = append(succs[ib], int32(b))
+			}
+		}
+	}
+	type state [32]int32
+	in := make([]state, nb)
+	for b := range in {
+		for r := range in[b] {
+			in[b][r] = regTop
+		}
+	}
+	for r := range in[0] {
+		in[0][r] = regUnknown
+	}
+	transfer := func(st *state, i int, pairs map[int32]int32) {
+		x := &insts[i]
+		w := x.Word
+		rd := w & 31
+		rn := (w >> 5) & 31
+		switch {
+		case x.Class == arm64.ADRP:
+			st[rd] = int32(i)
+			return
+		case w&a64AddImmMask == a64AddImm || w&a64LdStUMask == a64LdStU:
+			if pairs != nil && (st[rn] >= 0 || st[rn] <= -3) {
+				pairs[int32(i)] = members(st[rn])[0]
+			}
+			if w&a64LdStUMask == a64LdStU && isStore(w) {
+				return
+			}
+		case x.Class == arm64.BL || x.Class == arm64.BLR:
+			for r := 0; r <= 18; r++ {
+				st[r] = regUnknown
+			}
+			st[30] = regUnknown
+			return
+		case x.Flow != arm64.Seq || isStore(w):
+			return // branches, stores: bits 0-4 are read
+		}
+		st[rd] = regUnknown
+		if w&0x3A000000 == 0x28000000 { // load pair: Rt2 too
+			st[(w>>10)&31] = regUnknown
+		}
+	}
+	meet := func(dst *state, src *state) bool {
+		changed := false
+		for r := range dst {
+			a, b := dst[r], src[r]
+			var m int32
+			switch {
+			case a == regTop:
+				m = b
+			case b == regTop || a == b:
+				m = a
+			case a == regUnknown || b == regUnknown:
+				m = regUnknown
+			default:
+				m = union(a, b)
+			}
+			if m != a {
+				dst[r] = m
+				changed = true
+			}
+		}
+		return changed
+	}
+	work := []int32{0}
+	queued := make([]bool, nb)
+	queued[0] = true
+	for len(work) > 0 {
+		b := work[len(work)-1]
+		work = work[:len(work)-1]
+		queued[b] = false
+		st := in[b]
+		for i := starts[b]; i < end(int(b)); i++ {
+			transfer(&st, i, nil)
+		}
+		for _, s := range succs[b] {
+			if meet(&in[s], &st) && !queued[s] {
+				queued[s] = true
+				work = append(work, s)
+			}
+		}
+	}
+	pairs := map[int32]int32{}
+	for b := 0; b < nb; b++ {
+		st := in[b]
+		for r := range st {
+			if st[r] == regTop {
+				st[r] = regUnknown // not reached by any direct path
+			}
+		}
+		for i := starts[b]; i < end(b); i++ {
+			transfer(&st, i, pairs)
+		}
+	}
+	return pairs
 }
 
 func sortRel(rs []relRef) {

@@ -199,7 +199,7 @@ func (m *matcher) byHash() int {
 // position of a matched pair with the same number of references (a call
 // site, a tail jump, an address taken), when the vote is unanimous.
 func (m *matcher) byCallGraph() int {
-	votes := map[int]int{}   // old -> new (-2: conflicting)
+	votes := map[int]int{}    // old -> new (-2: conflicting)
 	backVote := map[int]int{} // new -> old
 	vote := func(oi, ni int) {
 		if !m.allowed(oi, ni) {

@@ -111,7 +111,9 @@ func (s Status) String() string { return enumString(statusNames[:], uint8(s), "s
 func (s Status) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // UnmarshalText reads the lower-case name.
-func (s *Status) UnmarshalText(b []byte) error { return enumParse(statusNames[:], b, (*uint8)(s), "status") }
+func (s *Status) UnmarshalText(b []byte) error {
+	return enumParse(statusNames[:], b, (*uint8)(s), "status")
+}
 
 // Match is how an old and a new function were paired.
 type Match uint8
@@ -132,7 +134,9 @@ func (m Match) String() string { return enumString(matchNames[:], uint8(m), "mat
 func (m Match) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
 
 // UnmarshalText reads the name.
-func (m *Match) UnmarshalText(b []byte) error { return enumParse(matchNames[:], b, (*uint8)(m), "match") }
+func (m *Match) UnmarshalText(b []byte) error {
+	return enumParse(matchNames[:], b, (*uint8)(m), "match")
+}
 
 // ReasonKind is one kind of difference between two matched bodies. The names
 // are the ground-truth vocabulary of testdata/groundtruth.json, plus "size"
@@ -443,7 +447,7 @@ func summarise(img *image.Image) ImageSummary {
 	s := ImageSummary{
 		Format:        img.Format.String(),
 		Arch:          archName(img.Arch),
-		Functions:     len(img.Functions),
+		Functions:     len(img.Functions) - countGoBuildID(img),
 		Machine:       img.Identity.Machine,
 		TimeDateStamp: img.Identity.TimeDateStamp,
 		CheckSum:      img.Identity.CheckSum,
@@ -456,6 +460,13 @@ func summarise(img *image.Image) ImageSummary {
 		s.BuildID = hex.EncodeToString(img.Identity.BuildID)
 	}
 	return s
+}
+
+func countGoBuildID(img *image.Image) int {
+	if _, ok := img.FunctionByName("go:buildid"); ok {
+		return 1
+	}
+	return 0
 }
 
 func archName(a image.Arch) string {

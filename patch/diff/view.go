@@ -2,6 +2,7 @@ package diff
 
 import (
 	"encoding/binary"
+	"slices"
 	"sort"
 	"strings"
 
@@ -68,6 +69,10 @@ type tableSpec struct {
 
 func newView(img *image.Image) *view {
 	v := &view{img: img, funcs: img.Functions, sections: img.Sections, relocs: img.Relocs}
+	// Go's go:buildid lies in .text but is the build ID string, not code.
+	if i := slices.IndexFunc(v.funcs, func(f image.Function) bool { return f.Name == "go:buildid" }); i >= 0 {
+		v.funcs = slices.Delete(slices.Clone(v.funcs), i, i+1)
+	}
 	v.plainPointers = len(img.Relocs) == 0
 	secNames := map[string]bool{}
 	for _, s := range img.Sections {
