@@ -83,6 +83,11 @@ var _ proc.Process = (*Process)(nil)
 // Stop stops it. Threads it creates from now on are traced automatically.
 // A permission failure wraps proc.ErrPermission; a process that is gone (or
 // a zombie) wraps proc.ErrExited.
+//
+// While attached, the tracer listens for SIGCHLD through os/signal (the
+// kernel's wake-up for tracee stops). A caller that is also the target's
+// parent must not wait for it (exec.Cmd.Wait) before Close: a parent in the
+// tracer's thread group receives the ptrace stops too, and would swallow them.
 func Attach(ctx context.Context, pid int, opts Options) (*Process, error) {
 	if pid <= 0 {
 		return nil, fmt.Errorf("ptrace: attach: invalid pid %d", pid)
