@@ -28,6 +28,7 @@ const wineDLLDir = "/usr/lib/x86_64-linux-gnu/wine/x86_64-windows"
 type peOracle struct {
 	base     uint64
 	secVMA   []uint64                // section index (0-based) -> VMA
+	secNames []string                // llvm-objdump -h
 	pdata    []oracleRange           // llvm-readobj --unwind
 	symbols  map[uint32][]oracleSym  // llvm-objdump --syms, by RVA (section symbols only)
 	funcSyms map[uint32]bool         // RVAs of type-0x20 symbols in sections
@@ -169,6 +170,7 @@ func loadOracle(t testing.TB, objdump, readobj, path string, base uint64) *peOra
 			if m := reSection.FindStringSubmatch(line); m != nil {
 				vma, _ := strconv.ParseUint(m[4], 16, 64)
 				o.secVMA = append(o.secVMA, vma)
+				o.secNames = append(o.secNames, m[2])
 			}
 			continue
 		}
@@ -390,6 +392,15 @@ func comparePE(img *Image, o *peOracle) peStats {
 			st.namedOK++
 		} else {
 			st.errorf("function %#x named %q: oracle has %v", f.RVA, f.Name, o.symbols[f.RVA])
+		}
+	}
+	// Sections: same names (long ones resolved through the string table)
+	// and addresses, in file order.
+	for i := range max(len(o.secNames), len(img.Sections)) {
+		if i >= len(o.secNames) || i >= len(img.Sections) ||
+			o.secNames[i] != img.Sections[i].Name || o.secVMA[i]-o.base != uint64(img.Sections[i].RVA) {
+			st.errorf("section %d differs from llvm-objdump -h (%d sections, we have %d)", i, len(o.secNames), len(img.Sections))
+			break
 		}
 	}
 	// Imports, relocations and CodeView: equal lists.
