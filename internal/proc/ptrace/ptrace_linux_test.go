@@ -295,6 +295,7 @@ func TestStopResume(t *testing.T) {
 	p := attach(t, c)
 	require.Equal(t, proc.Caps{StopThreads: true, SetPC: true}, p.Caps())
 	require.Equal(t, c.pid, p.PID())
+	require.Equal(t, thisArch, p.Arch())
 
 	for round := 0; round < 3; round++ {
 		threads, err := p.Stop(context.Background())
