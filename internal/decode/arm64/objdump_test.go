@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/hex"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -18,8 +19,9 @@ import (
 // TestAgainstLLVMObjdump decodes real AArch64 code (a static glibc program
 // built by gcc, a freestanding one built by clang -mcmodel=tiny so globals
 // and constants are reached through ADR and LDR (literal), and an llvm-mc
-// file holding every PC-relative form) and compares, word by word, the class
-// and absolute target of every PC-relative instruction with llvm-objdump's.
+// file holding every PC-relative form, and the committed ARM64 fixtures under
+// testdata/bin) and compares, word by word, the class and absolute target of
+// every PC-relative instruction with llvm-objdump's.
 func TestAgainstLLVMObjdump(t *testing.T) {
 	objdump := testenv.NeedHostTool(t, "llvm-objdump", "llvm-objdump-14")
 	dir := t.TempDir()
@@ -46,6 +48,26 @@ func TestAgainstLLVMObjdump(t *testing.T) {
 		n, p, bad := compareObjdump(t, dis)
 		require.Empty(t, bad, "%s: mismatches with llvm-objdump", b.name)
 		t.Logf("%s: %d instructions compared, %d PC-relative, 0 mismatches", b.name, n, p)
+		total += n
+		pcrel += p
+	}
+
+	// A Go program built for linux/arm64 (Go's own code generation).
+	if testing.Short() {
+		t.Logf("-short: skipping the GOARCH=arm64 Go build")
+	} else {
+		objdumpGo(t, objdump, dir, &total, &pcrel)
+	}
+
+	// The committed ARM64 fixtures (clang+lld PE, gcc ELF) too.
+	fixtures, err := filepath.Glob(testenv.Testdata(t, "bin", "*arm64*"))
+	require.NoError(t, err)
+	for _, fx := range fixtures {
+		dis, err := exec.Command(objdump, "-d", fx).Output()
+		require.NoError(t, err, fx)
+		n, p, bad := compareObjdump(t, dis)
+		require.Empty(t, bad, "%s: mismatches with llvm-objdump", fx)
+		t.Logf("%s: %d instructions compared, %d PC-relative, 0 mismatches", filepath.Base(fx), n, p)
 		total += n
 		pcrel += p
 	}
@@ -150,4 +172,26 @@ func compareObjdump(t *testing.T, dis []byte) (n, pcrel int, bad []string) {
 	}
 	require.NoError(t, sc.Err())
 	return n, pcrel, bad
+}
+
+// objdumpGo builds a Go program for linux/arm64 and compares its code.
+func objdumpGo(t *testing.T, objdump, dir string, total, pcrel *int) {
+	t.Helper()
+	goTool := testenv.NeedHostTool(t, "go")
+	goDir := filepath.Join(dir, "gohello")
+	require.NoError(t, os.MkdirAll(goDir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(goDir, "go.mod"), []byte("module gohello\n\ngo 1.26\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(goDir, "main.go"), []byte("package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hello\") }\n"), 0o644))
+	goBuild := exec.Command(goTool, "build", "-o", "gohello.elf", ".")
+	goBuild.Dir = goDir
+	goBuild.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0", "GOFLAGS=")
+	msg, err := goBuild.CombinedOutput()
+	require.NoError(t, err, "%s", msg)
+	dis, err := exec.Command(objdump, "-d", filepath.Join(goDir, "gohello.elf")).Output()
+	require.NoError(t, err)
+	n, p, bad := compareObjdump(t, dis)
+	require.Empty(t, bad, "go arm64 build: mismatches with llvm-objdump")
+	t.Logf("go-hello (GOARCH=arm64): %d instructions compared, %d PC-relative, 0 mismatches", n, p)
+	*total += n
+	*pcrel += p
 }
