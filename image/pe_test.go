@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -241,5 +243,41 @@ func TestPEModel(t *testing.T) {
 		if s.Name == "split_cold" {
 			require.Equal(t, SymbolOther, s.Kind, "an untyped label in code")
 		}
+	}
+}
+
+// TestPEDirectoryErrors: saferwall parses imports and base relocations; when
+// it gives up on one (it only logs), parsePE reports a *FormatError instead
+// of silently returning an image without them.
+func TestPEDirectoryErrors(t *testing.T) {
+	orig, err := os.ReadFile(filepath.Join("..", "testdata", "bin", "c-v1-amd64.exe"))
+	require.NoError(t, err)
+	l := layoutOf(t, orig)
+	require.NotZero(t, l.dirs[peDirImport].VirtualAddress)
+	require.NotZero(t, l.dirs[peDirBaseReloc].VirtualAddress)
+	img, err := Parse(orig)
+	require.NoError(t, err)
+	require.NotEmpty(t, img.Imports)
+	require.NotEmpty(t, img.Relocs)
+
+	tests := []struct {
+		name   string
+		mutate func(b []byte)
+		what   string
+	}{
+		{"import descriptor out of the file", func(b []byte) { put32(b, l.opt+112+8*peDirImport, 0x7fff0000) }, "import directory"},
+		{"reloc block with a bad size", func(b []byte) {
+			put32(b, l.fileOff(t, l.dirs[peDirBaseReloc].VirtualAddress)+4, 3) // SizeOfBlock < 8
+		}, "base relocation directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := bytes.Clone(orig)
+			tt.mutate(b)
+			_, err := Parse(b)
+			var fe *FormatError
+			require.ErrorAs(t, err, &fe)
+			require.Contains(t, fe.What, tt.what)
+		})
 	}
 }
