@@ -511,7 +511,7 @@ func amd64CheckFunction(opts *Options, from, end uint64) error {
 	if fn == nil {
 		return nil
 	}
-	inside := func(t uint64) bool { return t > from && t < end }
+	inside := func(t uint64) bool { return t > from && t < end && t != opts.entryJump }
 	var recent []dec.Inst
 	var lastTable uint64
 	for off := 0; off < len(fn); {

@@ -368,4 +368,15 @@ func TestAMD64DetourPlan(t *testing.T) {
 
 	_, err = NewDetour(AMD64, target, []byte{0x31, 0xc0, 0xc3, 0xcc, 0xcc, 0xcc, 0xcc}, repl, tramp, nil)
 	require.ErrorIs(t, err, ErrTooShort)
+
+	// A loop head right after ENDBR64 is where the entry jump starts: a
+	// back edge to it reaches the jump as a branch to the entry would
+	// (allowed); one to the next instruction lands inside it (refused).
+	// endbr64; L: add rax,1; dec rdi; jne L; ret
+	loop := []byte{0xf3, 0x0f, 0x1e, 0xfa, 0x48, 0x83, 0xc0, 0x01, 0x48, 0xff, 0xcf, 0x75, 0xf7, 0xc3}
+	_, err = NewDetour(AMD64, target, loop, repl, tramp, nil)
+	require.NoError(t, err)
+	loop[12] = 0xfb // jne to the dec, inside the moved bytes
+	_, err = NewDetour(AMD64, target, loop, repl, tramp, nil)
+	require.ErrorIs(t, err, ErrBranchIntoMoved)
 }

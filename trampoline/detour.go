@@ -55,6 +55,9 @@ func NewDetour(a Arch, target uint64, code []byte, replacement, trampoline uint6
 	if o.Function == nil {
 		o.Function, o.FunctionAddr = code, target
 	}
+	if keep > 0 {
+		o.entryJump = target + uint64(keep)
+	}
 	rel, err := c.relocate(code[:n], target, trampoline, &o)
 	if err != nil {
 		return nil, err

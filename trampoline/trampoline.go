@@ -36,6 +36,12 @@ type Options struct {
 	// with it, those targets are checked like direct branches.
 	JumpTableTargets []uint64
 
+	// entryJump, set by NewDetour when an instruction stays first at the
+	// entry (ENDBR64), is where the entry jump starts: a branch from the
+	// function to it lands on the jump as a branch to the entry would, so
+	// it is allowed like a branch to the first byte.
+	entryJump uint64
+
 	// ForceFar makes every rewritten branch and reference use the absolute
 	// (far) form even when the near form would reach. Tests use it to run
 	// the far paths without allocating memory 2 GiB away.
