@@ -62,7 +62,7 @@ const K1 = 0x1111
 // addresses is filled by assembly: the address of every function below, in order.
 func addresses() *[nfuncs]uintptr
 
-const nfuncs = 19
+const nfuncs = 20
 
 // Address of the Replacement function used by the detour tests: it calls
 // the function pointer set by SetReplacementTarget with its argument and
@@ -118,6 +118,7 @@ func All() []Func {
 		}},
 		{Name: "LoopBackIntoRun", Addr: a[16], Want: func(x uintptr) uintptr { return 2 * x }},
 		{Name: "RetEarly", Addr: a[17], Want: func(x uintptr) uintptr { return 0 }},
+		{Name: "RedZone", Addr: a[19], Want: func(x uintptr) uintptr { return K1 + x + 12 }},
 	}
 }
 

@@ -41,7 +41,8 @@ DATA ·funcs+120(SB)/8, $·jmpRel8In(SB)
 DATA ·funcs+128(SB)/8, $·loopBackIntoRun(SB)
 DATA ·funcs+136(SB)/8, $·retEarly(SB)
 DATA ·funcs+144(SB)/8, $·replacement(SB)
-GLOBL ·funcs(SB), RODATA, $152
+DATA ·funcs+152(SB)/8, $·redZone(SB)
+GLOBL ·funcs(SB), RODATA, $160
 
 TEXT ·addresses(SB), NOSPLIT, $0-8
 	LEAQ ·funcs(SB), AX
@@ -230,5 +231,17 @@ TEXT ·replacement(SB), NOSPLIT|NOFRAME, $0-0
 	MOVQ ·origPtr(SB), AX
 	CALL AX
 	ADDQ $1000, AX
+	RET
+	FEND
+
+// a leaf keeping values in the red zone across a RIP-relative load: moved
+// far, the load goes through a scratch register saved below the red zone
+TEXT ·redZone(SB), NOSPLIT|NOFRAME, $0-0
+	MOVQ $5, -8(SP)
+	MOVQ $7, -128(SP)
+	MOVQ ·k1(SB), SI
+	LEAQ (SI)(DI*1), AX
+	ADDQ -8(SP), AX
+	ADDQ -128(SP), AX
 	RET
 	FEND
