@@ -173,6 +173,11 @@ func (v *view) constantAt(t uint32, depth int) *constant {
 	if depth <= 0 {
 		end = min(end, t+16)
 	}
+	if r, ok := v.reloc(t); ok && r.Size > 0 {
+		// A pointer cell (mingw's .refptr.X, a GOT-like slot): just the
+		// pointer, not what the linker put after it.
+		end = min(end, t+uint32(r.Size))
+	}
 	data := v.bytesAt(t, int(end-t))
 	c := &constant{data: data}
 	if len(data) < 4 {
@@ -213,6 +218,13 @@ func (v *view) constantAt(t uint32, depth int) *constant {
 		}
 		p := uint32(val - v.img.Base)
 		if v.section(p) == nil {
+			continue
+		}
+		// Without relocations a word is only taken as a pointer when it
+		// names a function or a data symbol exactly: a number that happens
+		// to fall inside the image would otherwise get a layout-dependent
+		// meaning.
+		if ps := v.classify(p, 0); !((ps.kind == skFunc || ps.kind == skData) && ps.off == 0) {
 			continue
 		}
 		zero(off, 8)

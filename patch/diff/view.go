@@ -44,8 +44,6 @@ type body struct {
 	masked []byte
 	refs   []rawRef
 	syms   []sym // syms[i] resolves refs[i]
-	// hash is the layout-independent hash used for matching unnamed code.
-	hash uint64
 }
 
 // rawRef is an outside reference found while decoding.

@@ -1,0 +1,82 @@
+package diff
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/seed3bccf95f/hotpatch/internal/testenv"
+)
+
+// buildC compiles the v1 C fixture program with cc (gcc flags as
+// testdata/build.sh), linking objs (names of testdata/c files, "funcs.c" for
+// v1/funcs.c, or extra sources written into dir) in the given order.
+func buildC(t *testing.T, cc, dir, out string, srcs []string, ldflags ...string) string {
+	t.Helper()
+	cdir := testenv.Testdata(t, "c")
+	flags := []string{"-O2", "-fno-toplevel-reorder", "-fno-reorder-blocks-and-partition", "-I", cdir}
+	var objs []string
+	for _, s := range srcs {
+		path := filepath.Join(cdir, s)
+		if s == "funcs.c" {
+			path = filepath.Join(cdir, "v1", "funcs.c")
+		} else if _, err := os.Stat(path); err != nil {
+			path = filepath.Join(dir, s)
+		}
+		obj := filepath.Join(dir, out+"-"+s+".o")
+		cmd := exec.Command(cc, append(flags, "-c", path, "-o", obj)...)
+		b, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", b)
+		objs = append(objs, obj)
+	}
+	exe := filepath.Join(dir, out)
+	if filepath.Base(cc) == "x86_64-w64-mingw32-gcc" {
+		exe += ".exe" // mingw appends it anyway
+	}
+	b, err := exec.Command(cc, append(append([]string{"-o", exe}, objs...), ldflags...)...).CombinedOutput()
+	require.NoError(t, err, "%s", b)
+	return exe
+}
+
+const extraC = `/* An unrelated function: nothing of the fixture calls it. */
+__attribute__((noipa)) int unrelated_extra(int x) { return x * 1234567 + (x >> 3); }
+`
+
+// TestVariants builds the v1 C program again with a different link order and
+// with an added unrelated function (gcc ELF and mingw PE, at test time):
+// the link-order variant differs in no function, the other only by the added
+// one.
+func TestVariants(t *testing.T) {
+	for _, tc := range []struct {
+		name, cc string
+		ldflags  []string
+	}{
+		{"elf-amd64", "gcc", nil},
+		{"pe-amd64", "x86_64-w64-mingw32-gcc", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cc := testenv.NeedHostTool(t, tc.cc)
+			dir := t.TempDir()
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "extra.c"), []byte(extraC), 0o644))
+			base := buildC(t, cc, dir, "base", []string{"os_hosted.c", "loop.c", "stable.c", "funcs.c"}, tc.ldflags...)
+			reordered := buildC(t, cc, dir, "reordered", []string{"funcs.c", "stable.c", "os_hosted.c", "loop.c"}, tc.ldflags...)
+			extra := buildC(t, cc, dir, "extra", []string{"os_hosted.c", "extra.c", "loop.c", "stable.c", "funcs.c"}, tc.ldflags...)
+
+			o := openImage(t, base)
+			rep, err := Compare(o, openImage(t, reordered), nil)
+			require.NoError(t, err)
+			t.Logf("link order: %s", rep.Summary())
+			require.Zero(t, rep.Counts.Changed+rep.Counts.Added+rep.Counts.Removed, rep.Summary())
+
+			rep, err = Compare(o, openImage(t, extra), nil)
+			require.NoError(t, err)
+			t.Logf("added function: %s", rep.Summary())
+			require.Zero(t, rep.Counts.Changed+rep.Counts.Removed, rep.Summary())
+			require.Equal(t, 1, rep.Counts.Added, rep.Summary())
+			require.Equal(t, Added, rep.Lookup("unrelated_extra").Status)
+		})
+	}
+}
