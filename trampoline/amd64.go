@@ -312,6 +312,11 @@ func amd64FarRefusal(in *dec.Inst) string {
 	case x86asm.PUSH, x86asm.POP:
 		return "push/pop [rip+x] moves the stack the scratch register is saved on"
 	}
+	if in.Flow != dec.Seq {
+		// lcall/ljmp m16:64: a far branch would see the stack the scratch
+		// register is saved on.
+		return "a far (segment) branch through memory has no absolute form"
+	}
 	if in.Mnemonic != "" {
 		return "its register operands are unknown to the decoder (" + in.Mnemonic + ")"
 	}

@@ -229,6 +229,7 @@ func TestAMD64Refusals(t *testing.T) {
 		{name: "[eip+x]", code: []byte{0x67, 0x8b, 0x05, 0x01, 0x00, 0x00, 0x00}, to: from + 0x100, is: ErrUnrelocatable},
 		{name: "xbegin far", code: []byte{0xc7, 0xf8, 0x00, 0x01, 0x00, 0x00}, to: far, is: ErrUnrelocatable},
 		{name: "push [rip+x] far", code: []byte{0xff, 0x35, 0x10, 0x00, 0x00, 0x00}, to: far, is: ErrUnrelocatable},
+		{name: "lcall [rip+x] far (found by FuzzRelocateAMD64)", code: []byte{0xff, 0x1d, 0x30, 0x30, 0x30, 0x30}, to: far, is: ErrUnrelocatable},
 		{name: "mov rsp,[rip+x] far", code: []byte{0x48, 0x8b, 0x25, 0x10, 0x00, 0x00, 0x00}, to: far, is: ErrUnrelocatable},
 		{name: "read of the moved bytes", code: []byte{0x48, 0x8b, 0x05, 0xf9, 0xff, 0xff, 0xff}, to: from + 0x100, is: ErrUnrelocatable},
 		{name: "undecodable", code: []byte{0x0f, 0x04}, to: from + 0x100, is: ErrUnrelocatable},
