@@ -740,7 +740,9 @@ func a64CheckBranchInto(from, end uint64, opts *Options) error {
 		default:
 			continue
 		}
-		if t > from && t < end {
+		if t > from && t < end && t != opts.entryJump {
+			// (A branch to the entry jump itself, after a kept BTI, is
+			// like a branch to the entry.)
 			return &BranchIntoError{From: i.PC, To: t}
 		}
 	}

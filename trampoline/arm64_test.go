@@ -501,3 +501,19 @@ func TestARM64InRunLiteralFar(t *testing.T) {
 	require.NoError(t, checkRelocationA64(code, from, from+8<<30, rel, func(t uint64) uint64 { return t }))
 	require.Equal(t, 12, rel.Boundaries[1].New, "adrp+add+ldr")
 }
+
+// TestARM64LoopAfterBTI: a loop whose head is right after a kept BTI c
+// branches to the entry jump's first word: allowed, like a branch to the
+// entry; a branch past it is still refused.
+func TestARM64LoopAfterBTI(t *testing.T) {
+	const at = 0x10_0000_0000
+	fn := a64W(0xd503245f, 0xd1000400, 0xd503201f, 0xd503201f, 0xd503201f, 0xb5ffff80, 0xd65f03c0) // bti c; 1: sub x0, x0, #1; nop x3; cbnz x0, 1b; ret
+	d, err := NewDetour(ARM64, at, fn, at+8<<30, at+0x100000, nil)
+	require.NoError(t, err)
+	require.Len(t, d.Original, 20)
+	binary.LittleEndian.PutUint32(fn[20:], 0xb5ffffa0) // cbnz x0, -0xc: to at+8, inside the jump
+	_, err = NewDetour(ARM64, at, fn, at+8<<30, at+0x100000, nil)
+	var bi *BranchIntoError
+	require.ErrorAs(t, err, &bi)
+	require.Equal(t, uint64(at+8), bi.To)
+}
