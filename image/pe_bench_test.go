@@ -16,13 +16,7 @@ import (
 // testenv.GoBuild) and returns its bytes.
 func largeGoPE(tb testing.TB) []byte {
 	tb.Helper()
-	goTool := testenv.NeedTool(tb, "go")
-	goroot, err := exec.Command(goTool, "env", "GOROOT").Output()
-	if err != nil {
-		tb.Fatalf("go env GOROOT: %v", err)
-	}
-	src := filepath.Join(strings.TrimSpace(string(goroot)), "src", "cmd", "go")
-	path := testenv.GoBuild(tb, src, "windows", "amd64")
+	path := cmdGoPE(tb, "amd64")
 	data, err := os.ReadFile(path)
 	if err != nil {
 		tb.Fatal(err)
@@ -31,6 +25,18 @@ func largeGoPE(tb testing.TB) []byte {
 		tb.Fatalf("%s is %d bytes: want a PE of 10+ MB", path, len(data))
 	}
 	return data
+}
+
+// cmdGoPE builds cmd/go for windows/goarch and returns its path.
+func cmdGoPE(tb testing.TB, goarch string) string {
+	tb.Helper()
+	goTool := testenv.NeedTool(tb, "go")
+	goroot, err := exec.Command(goTool, "env", "GOROOT").Output()
+	if err != nil {
+		tb.Fatalf("go env GOROOT: %v", err)
+	}
+	src := filepath.Join(strings.TrimSpace(string(goroot)), "src", "cmd", "go")
+	return testenv.GoBuild(tb, src, "windows", goarch)
 }
 
 // BenchmarkOpenPE loads a Go-built windows/amd64 PE of 10+ MB from memory:

@@ -3,6 +3,7 @@ package image
 import (
 	"debug/gosym"
 	"encoding/binary"
+	"os"
 	"strings"
 	"testing"
 
@@ -16,14 +17,28 @@ import (
 // function is one of ours, with the same start, and ends no later than Go's
 // padded end with only padding bytes in between: the padding trim never
 // cuts code and never leaves code out. windows/arm64 has no .pdata, so all
-// its sizes come from the COFF symbols and the trim.
+// its sizes come from the COFF symbols and the trim. HOTPATCH_PE_LARGE=1 also
+// checks cmd/go (about 15000 functions per architecture; the first build
+// takes minutes, then testenv.GoBuild caches it).
 func TestPEGoFunctionExtents(t *testing.T) {
 	if !testenv.HostExec() {
 		t.Skip("needs the go tool")
 	}
-	for _, goarch := range []string{"amd64", "arm64"} {
-		t.Run(goarch, func(t *testing.T) {
-			img, err := Open(testenv.GoBuild(t, "testdata/go/v1", "windows", goarch))
+	type target struct{ name, goarch string }
+	targets := []target{{"v1", "amd64"}, {"v1", "arm64"}}
+	if os.Getenv("HOTPATCH_PE_LARGE") == "1" {
+		targets = append(targets, target{"cmd/go", "amd64"}, target{"cmd/go", "arm64"})
+	}
+	for _, tg := range targets {
+		goarch := tg.goarch
+		t.Run(tg.name+"/"+goarch, func(t *testing.T) {
+			path := ""
+			if tg.name == "v1" {
+				path = testenv.GoBuild(t, "testdata/go/v1", "windows", goarch)
+			} else {
+				path = cmdGoPE(t, goarch)
+			}
+			img, err := Open(path)
 			require.NoError(t, err)
 			sym := func(name string) uint32 {
 				for _, s := range img.Symbols {
@@ -79,8 +94,8 @@ func TestPEGoFunctionExtents(t *testing.T) {
 					}
 				}
 			}
-			t.Logf("windows/%s: %d Go functions: %d end where Go's padded size does, %d earlier with only padding in between",
-				goarch, len(tab.Funcs), exact, trimmed)
+			t.Logf("%s windows/%s: %d Go functions: %d end where Go's padded size does, %d earlier with only padding in between",
+				tg.name, goarch, len(tab.Funcs), exact, trimmed)
 		})
 	}
 }
