@@ -24,7 +24,9 @@ const maxCallRounds = 64
 // one). x64 is decoded instruction by instruction from the function's start,
 // never by scanning for E8 bytes, which would find calls inside other
 // instructions. A body that stops decoding (data in code) is scanned up to
-// there. It returns the candidates sorted by RVA, all sized.
+// there. The scan stops early (leaving starts undiscovered, never wrong)
+// once it has decoded twice the image's code. It returns the candidates
+// sorted by RVA, all sized.
 func (fs *peFuncs) callTargets(cands []*peCand) []*peCand {
 	// pdata ranges, sorted by start, to reject calls into their middle.
 	var exact []*peCand
@@ -53,13 +55,24 @@ func (fs *peFuncs) callTargets(cands []*peCand) []*peCand {
 		_, known := fs.byRVA[uint32(t)]
 		return !known
 	}
+	// budget bounds the bytes decoded over all rounds: each round decodes
+	// only new functions, so real images decode their code about once; a
+	// crafted one whose every E8 byte reaches a fresh start would otherwise
+	// decode its code once per round.
+	budget := 1 << 20
+	for _, s := range fs.code {
+		budget += 2 * len(s.Data)
+	}
 	todo := cands
-	for round := 0; round < maxCallRounds && len(todo) > 0; round++ {
+	for round := 0; round < maxCallRounds && len(todo) > 0 && budget > 0; round++ {
 		added := false
 		for _, c := range todo {
 			code, _ := fs.fileCode(c.rva, c.end) // zero fill holds no calls
 			if fs.img.Arch == AMD64 && !mayCallFresh(code, c.rva, fresh) {
 				continue
+			}
+			if budget -= len(code); budget < 0 {
+				break
 			}
 			for _, t := range fs.calls(code, c.rva) {
 				if fresh(t) {
