@@ -80,8 +80,8 @@ import (
 //
 // Not handled: BTI-guarded pages (a far jump's BR x16 landing mid-function,
 // or on a replacement without BTI c, faults where the kernel enforces BTI);
-// FEAT_CMPBR compare-and-branch (CB<cc>, Armv9.6), whose words are copied as
-// unknown, not relocated.
+// FEAT_CMPBR compare-and-branch (CB<cc>, Armv9.6) is re-encoded within its
+// +-1 KiB but refused beyond it (no inverted form is generated).
 type arm64Code struct{}
 
 const (
@@ -647,6 +647,12 @@ func a64Emit(in *a64Inst, pc, t uint64) ([]uint32, error) {
 			return append(ws, w...), nil
 		}
 		return append(ws, tail...), nil
+
+	case dec.CBcc:
+		if in.form == a64Copy {
+			return retarget(in.Inst, pc, t)
+		}
+		return nil, bad(fmt.Sprintf("FEAT_CMPBR compare-and-branch to %#x is out of its +-1 KiB reach from %#x and is not rewritten", t, pc))
 
 	case dec.ADR:
 		switch in.form {

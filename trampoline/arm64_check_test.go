@@ -60,7 +60,7 @@ func evalA64(code []byte, pc uint64) (*a64Eval, error) {
 			e.effects = append(e.effects, a64Effect{a64EffCall, i.Target, i})
 		case i.Class == dec.BCond && i.Cond >= 14:
 			e.effects = append(e.effects, a64Effect{a64EffJump, i.Target, i})
-		case i.Class == dec.BCond || i.Class == dec.CBZ || i.Class == dec.CBNZ || i.Class == dec.TBZ || i.Class == dec.TBNZ:
+		case i.Class == dec.BCond || i.Class == dec.CBZ || i.Class == dec.CBNZ || i.Class == dec.TBZ || i.Class == dec.TBNZ || i.Class == dec.CBcc:
 			e.effects = append(e.effects, a64Effect{a64EffCond, i.Target, i})
 		case i.Class == dec.ADR || i.Class == dec.ADRP:
 			e.regs[rd] = i.Target
@@ -146,7 +146,7 @@ func checkA64(orig dec.Inst, out []byte, pc, t uint64) error {
 		return want(a64EffJump, t)
 	case dec.BL:
 		return want(a64EffCall, t)
-	case dec.BCond, dec.CBZ, dec.CBNZ, dec.TBZ, dec.TBNZ:
+	case dec.BCond, dec.CBZ, dec.CBNZ, dec.TBZ, dec.TBNZ, dec.CBcc:
 		if orig.Class == dec.BCond && orig.Cond >= 14 {
 			return want(a64EffJump, t)
 		}
@@ -199,6 +199,8 @@ func a64SameCond(a dec.Inst, b dec.Inst, inv bool) bool {
 			want = map[dec.Class]dec.Class{dec.CBZ: dec.CBNZ, dec.CBNZ: dec.CBZ}[a.Class]
 		}
 		return b.Class == want && b.Reg == a.Reg && b.Wide == a.Wide
+	case dec.CBcc:
+		return !inv && b.Class == dec.CBcc && b.Word&^(0x1FF<<5) == a.Word&^(0x1FF<<5)
 	case dec.TBZ, dec.TBNZ:
 		want := a.Class
 		if inv {

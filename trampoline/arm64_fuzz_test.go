@@ -91,6 +91,7 @@ var a64PCRelForms = []struct {
 	{0x7E000000, 0x36000000, 5, 14}, // TBZ, TBNZ
 	{0x1F000000, 0x10000000, 5, 19}, // ADR, ADRP (immhi)
 	{0x3B000000, 0x18000000, 5, 19}, // LDR (literal), PRFM
+	{0x7E004000, 0x74000000, 5, 9},  // CB<cc> (FEAT_CMPBR)
 }
 
 // a64Steer turns random words into PC-relative ones (the fuzzer rarely hits

@@ -110,6 +110,24 @@ var a64ClassWords = []struct {
 	{"mov x0,x1", 0xaa0103e0}, {"ret", 0xd65f03c0}, {"ldadd (no arm64asm)", 0xf8200201},
 }
 
+// TestARM64CBcc: FEAT_CMPBR's CB<cc> is re-encoded within its +-1 KiB and
+// refused beyond it, never copied with a stale displacement.
+func TestARM64CBcc(t *testing.T) {
+	const from = 0x10_0000_0000
+	code := a64W(0x74050105, 0xd65f03c0, 0xd503201f, 0xd503201f, 0xd503201f, 0xd503201f, 0xd503201f, 0xd503201f, 0xd503201f) // cbgt w5, w5, +0x20 (in run); ret
+	rel, err := Relocate(ARM64, code, from, from+8<<30, nil)
+	require.NoError(t, err)
+	require.NoError(t, checkRelocationA64(code, from, from+8<<30, rel, func(t uint64) uint64 { return t }))
+	out := a64W(0x74050105, 0xd65f03c0) // target +0x20 is outside this run
+	rel, err = Relocate(ARM64, out, from, from+0x100, nil)
+	require.NoError(t, err)
+	require.NoError(t, checkRelocationA64(out, from, from+0x100, rel, func(t uint64) uint64 { return t }))
+	_, err = Relocate(ARM64, out, from, from+0x1000, nil)
+	var ie *InstructionError
+	require.ErrorAs(t, err, &ie)
+	require.Contains(t, ie.Why, "FEAT_CMPBR")
+}
+
 // TestARM64RelocateClasses relocates each class to places that hit every
 // reach (same page, past imm14, past imm19/ADR, past B, past ADRP) and with
 // ForceFar and a Map, and checks the result with the independent evaluator.

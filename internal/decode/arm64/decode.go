@@ -33,9 +33,12 @@ const (
 	BRK                     // BRK #imm
 	HLT                     // HLT #imm
 	UDF                     // UDF #imm (permanently undefined)
+	// CBcc is FEAT_CMPBR's compare-and-branch (CB<cc>, CBB<cc>, CBH<cc>,
+	// register or immediate; Armv9.6): imm9, +-1 KiB.
+	CBcc
 )
 
-var classNames = [...]string{"other", "B", "BL", "B.cond", "CBZ", "CBNZ", "TBZ", "TBNZ", "ADR", "ADRP", "LDR (literal)", "BR", "BLR", "RET", "BRK", "HLT", "UDF"}
+var classNames = [...]string{"other", "B", "BL", "B.cond", "CBZ", "CBNZ", "TBZ", "TBNZ", "ADR", "ADRP", "LDR (literal)", "BR", "BLR", "RET", "BRK", "HLT", "UDF", "CB<cc>"}
 
 // String names the class.
 func (c Class) String() string {
@@ -47,7 +50,7 @@ func (c Class) String() string {
 
 // PCRelative reports whether instructions of class c encode a PC-relative
 // target (which must be re-encoded when the instruction moves).
-func (c Class) PCRelative() bool { return c >= B && c <= LDRLiteral }
+func (c Class) PCRelative() bool { return c >= B && c <= LDRLiteral || c == CBcc }
 
 // Flow is how an instruction passes control on.
 type Flow uint8
@@ -133,12 +136,12 @@ type Inst struct {
 	// the 4 KiB page (low 12 bits zero; the page offset is in the ADD or
 	// load that follows).
 	Target uint64
-	// Reg is Rt for CBZ/CBNZ/TBZ/TBNZ/LDR (literal), Rd for ADR/ADRP, Rn for
+	// Reg is Rt for CBZ/CBNZ/TBZ/TBNZ/CB<cc>/LDR (literal), Rd for ADR/ADRP, Rn for
 	// BR/BLR/RET (30 for the authenticated RETAA/RETAB). 31 is XZR/WZR.
 	Reg uint8
-	// Wide: CBZ/CBNZ test a 64-bit X register (else W).
+	// Wide: CBZ/CBNZ/CB<cc> test a 64-bit X register (else W).
 	Wide bool
-	// Cond is the B.cond condition (0 EQ .. 15 NV).
+	// Cond is the B.cond condition (0 EQ .. 15 NV), or CB<cc>'s 3-bit cc.
 	Cond uint8
 	// Consistent marks BC.cond (FEAT_HBC), which relocates like B.cond.
 	Consistent bool
@@ -267,6 +270,12 @@ func classify(i *Inst) {
 		i.Class, i.Flow = BRK, Trap
 	case w&0xFFE0001F == 0xD4400000:
 		i.Class, i.Flow = HLT, Trap
+	case w&0x7E000000 == 0x74000000 && (w&0x01000000 == 0 || w&0x4000 == 0): // FEAT_CMPBR
+		i.Class, i.Flow = CBcc, CondJump
+		i.Wide = w>>31 == 1
+		i.Reg = uint8(w & 0x1F)
+		i.Cond = uint8(w >> 21 & 7)
+		i.Target = i.PC + uint64(sext(w>>5&0x1FF, 9)<<2)
 	case w>>16 == 0:
 		i.Class, i.Flow = UDF, Trap
 	}
@@ -328,6 +337,8 @@ func Reach(c Class) (lo, hi int64, align int64, ok bool) {
 		return -1 << 20, 1<<20 - 4, 4, true
 	case TBZ, TBNZ:
 		return -1 << 15, 1<<15 - 4, 4, true
+	case CBcc:
+		return -1 << 10, 1<<10 - 4, 4, true
 	case ADR:
 		return -1 << 20, 1<<20 - 1, 1, true
 	case ADRP:
@@ -367,6 +378,8 @@ func Retarget(i Inst, pc, target uint64) (word uint32, ok bool) {
 		return w&^(0x7FFFF<<5) | (uint32(d>>2)&0x7FFFF)<<5, true
 	case TBZ, TBNZ:
 		return w&^(0x3FFF<<5) | (uint32(d>>2)&0x3FFF)<<5, true
+	case CBcc:
+		return w&^(0x1FF<<5) | (uint32(d>>2)&0x1FF)<<5, true
 	case ADRP:
 		d = int64(target&^0xFFF-pc&^0xFFF) >> 12
 	}
@@ -394,6 +407,8 @@ func (i Inst) UsesReg(r uint8) bool {
 		return false
 	case BL:
 		return r == 30
+	case CBcc: // Rt, and Rm in the register form
+		return i.Reg == r || (i.Word&0x01000000 == 0 && uint8(i.Word>>16&0x1F) == r)
 	case CBZ, CBNZ, TBZ, TBNZ, ADR, ADRP, BR, RET:
 		return i.Reg == r
 	case BLR:

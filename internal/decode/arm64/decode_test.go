@@ -59,6 +59,11 @@ func TestDecodeClasses(t *testing.T) {
 		{"sha512h q0, q1, v2.2d", 0xce628020, Other, Seq, 0, 0, nil},
 		{"nop", 0xd503201f, Other, Seq, 0, 0, nil},
 		{"unallocated ldr literal V=1 opc=11", 0xdc000000, Other, Seq, 0, 0, nil},
+		// FEAT_CMPBR, words from LLVM's MC tests (label 0x4 bytes before).
+		{"cbgt w5, w5, +0", 0x74050005, CBcc, CondJump, 0, 5, func(t *testing.T, i Inst) { require.False(t, i.Wide); require.True(t, i.UsesReg(5)) }},
+		{"cbgt x5, x5, -4", 0xf4053fe5, CBcc, CondJump, -4, 5, func(t *testing.T, i Inst) { require.True(t, i.Wide) }},
+		{"cbhgt w5, w5, -48", 0x7405fe85, CBcc, CondJump, -48, 5, nil},
+		{"cbgt w5, #63, -96", 0x751fbd05, CBcc, CondJump, -96, 5, func(t *testing.T, i Inst) { require.False(t, i.UsesReg(31)) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -115,6 +120,7 @@ func TestReachEdges(t *testing.T) {
 	words := map[Class]uint32{
 		B: 0x14000000, BL: 0x94000000, BCond: 0x54000000, CBZ: 0x34000003, CBNZ: 0xb5000007,
 		TBZ: 0x36280001, TBNZ: 0xb7f80002, ADR: 0x10000000, ADRP: 0x90000010, LDRLiteral: 0x58000003,
+		CBcc: 0x74050005,
 	}
 	const at = 0x1_2345_6000
 	n := 0
@@ -131,8 +137,10 @@ func TestReachEdges(t *testing.T) {
 			require.Equal(t, c, got.Class)
 			require.Equal(t, target, got.Target, "%v %+#x", c, d)
 			require.Equal(t, base.Reg, got.Reg)
-			require.True(t, got.AsmOK, "%v %#08x", c, nw)
-			require.Equal(t, target, asmTarget(t, got))
+			if c != CBcc { // FEAT_CMPBR is unknown to arm64asm
+				require.True(t, got.AsmOK, "%v %#08x", c, nw)
+				require.Equal(t, target, asmTarget(t, got))
+			}
 			n++
 		}
 		for _, d := range []int64{lo - align, hi + align} {
