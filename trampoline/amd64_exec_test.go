@@ -89,6 +89,9 @@ func TestAMD64ExecRelocated(t *testing.T) {
 		if f.Name == "LoopBackIntoRun" || f.Name == "RetEarly" {
 			continue // refused: see TestAMD64ExecRefused
 		}
+		if f.Mid {
+			continue // see TestAMD64ExecMidFunction
+		}
 		for _, m := range modes {
 			t.Run(f.Name+"/"+m.name, func(t *testing.T) {
 				if f.NeedAVX && !cpu.X86.HasAVX {
@@ -184,4 +187,61 @@ func TestAMD64ExecRefused(t *testing.T) {
 	var ts *TooShortError
 	require.ErrorAs(t, err, &ts)
 	require.Equal(t, 3, ts.Size)
+}
+
+// TestAMD64ExecMidFunction moves a run from the middle of a function whose
+// jne (rel8, and rel32) goes backward out of the run: the function is copied
+// into memory we own, the run (between two Split markers) is relocated to a
+// trampoline near, ForceFar, or beyond 4 GiB, a jump to it replaces the run,
+// and calling the function from its start must give the original results.
+func TestAMD64ExecMidFunction(t *testing.T) {
+	amdNeedExec(t)
+	for _, name := range []string{"JccBackOut8", "JccBackOut32"} {
+		for _, m := range []struct {
+			name          string
+			far, forceFar bool
+		}{{"near", false, false}, {"near-forcefar", false, true}, {"far", true, false}} {
+			t.Run(name+"/"+m.name, func(t *testing.T) {
+				f, ok := amd64funcs.Find(name)
+				require.True(t, ok)
+				own := amdAlloc(t, f.Addr, false)
+				rel := amdTrampoline(t, own, f.Code(), f.Addr, len(f.Code()), Options{})
+				fn, err := own.Read(0, len(rel.Code))
+				require.NoError(t, err)
+				splits := amd64funcs.SplitOffsets(fn, own.Addr())
+				require.Len(t, splits, 2)
+				start, end := splits[0]+len(amd64funcs.Split), splits[1]
+				from := uint64(own.Addr()) + uint64(start)
+
+				tr := amdAlloc(t, own.Addr(), m.far)
+				opts := &Options{ForceFar: m.forceFar, Function: fn, FunctionAddr: uint64(own.Addr())}
+				mid, err := Relocate(AMD64, fn[start:end], from, uint64(tr.Addr()), opts)
+				require.NoError(t, err)
+				require.NoError(t, amdVerifyRelocation(fn[start:end], from, uint64(tr.Addr()), opts, mid))
+				back, err := EncodeJump(AMD64, uint64(tr.Addr())+uint64(len(mid.Code)), uint64(own.Addr())+uint64(end))
+				require.NoError(t, err)
+				require.NoError(t, tr.Write(0, append(mid.Code, back...)))
+				// The run is 5 or 9 bytes (dec rcx; jne): a near jump fits.
+				// Beyond 4 GiB the jump goes to a near stub holding a far one.
+				dest := uint64(tr.Addr())
+				if m.far {
+					stub := amdAlloc(t, own.Addr(), false)
+					j, err := EncodeJump(AMD64, uint64(stub.Addr()), dest)
+					require.NoError(t, err)
+					require.NoError(t, stub.Write(0, j))
+					dest = uint64(stub.Addr())
+				}
+				entry, err := EncodeJump(AMD64, from, dest)
+				require.NoError(t, err)
+				require.LessOrEqual(t, len(entry), end-start)
+				for len(entry) < end-start {
+					entry = append(entry, 0xcc)
+				}
+				require.NoError(t, own.Write(start, entry))
+				for _, x := range amdArgs {
+					require.Equal(t, f.Want(x), execmem.Call(own.Addr(), x), "patched(%d)", x)
+				}
+			})
+		}
+	}
 }

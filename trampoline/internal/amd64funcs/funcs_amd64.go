@@ -16,6 +16,9 @@ type Func struct {
 	Want func(x uintptr) uintptr
 	// NeedAVX is set for functions using AVX instructions.
 	NeedAVX bool
+	// Mid is set for functions whose test run lies between two Split
+	// markers in the middle of the function (see SplitOffsets).
+	Mid bool
 }
 
 // Code returns the function's bytes up to (not including) the End marker
@@ -36,18 +39,27 @@ func (f Func) Code() []byte {
 	return nil
 }
 
-// SplitOffset returns the offset of the Split marker in code, or -1.
+// SplitOffset returns the offset of the first Split marker in code, or -1.
 func SplitOffset(code []byte, addr uintptr) int {
+	if s := SplitOffsets(code, addr); len(s) > 0 {
+		return s[0]
+	}
+	return -1
+}
+
+// SplitOffsets returns the offsets of every Split marker in code.
+func SplitOffsets(code []byte, addr uintptr) []int {
+	var out []int
 	for in, err := range dec.Walk(code, uint64(addr)) {
 		if err != nil {
-			return -1
+			return out
 		}
 		off := int(in.PC - uint64(addr))
 		if in.Len == len(Split) && string(code[off:off+in.Len]) == string(Split) {
-			return off
+			out = append(out, off)
 		}
 	}
-	return -1
+	return out
 }
 
 // SetReplacementTarget stores the address the Replacement function calls.
@@ -62,7 +74,7 @@ const K1 = 0x1111
 // addresses is filled by assembly: the address of every function below, in order.
 func addresses() *[nfuncs]uintptr
 
-const nfuncs = 20
+const nfuncs = 22
 
 // Address of the Replacement function used by the detour tests: it calls
 // the function pointer set by SetReplacementTarget with its argument and
@@ -119,6 +131,8 @@ func All() []Func {
 		{Name: "LoopBackIntoRun", Addr: a[16], Want: func(x uintptr) uintptr { return 2 * x }},
 		{Name: "RetEarly", Addr: a[17], Want: func(x uintptr) uintptr { return 0 }},
 		{Name: "RedZone", Addr: a[19], Want: func(x uintptr) uintptr { return K1 + x + 12 }},
+		{Name: "JccBackOut8", Addr: a[20], Want: func(x uintptr) uintptr { return 3 * (x + 1) }, Mid: true},
+		{Name: "JccBackOut32", Addr: a[21], Want: func(x uintptr) uintptr { return 3 * (x + 1) }, Mid: true},
 	}
 }
 

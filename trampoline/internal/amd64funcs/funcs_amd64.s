@@ -42,7 +42,9 @@ DATA ·funcs+128(SB)/8, $·loopBackIntoRun(SB)
 DATA ·funcs+136(SB)/8, $·retEarly(SB)
 DATA ·funcs+144(SB)/8, $·replacement(SB)
 DATA ·funcs+152(SB)/8, $·redZone(SB)
-GLOBL ·funcs(SB), RODATA, $160
+DATA ·funcs+160(SB)/8, $·jccBackOut8(SB)
+DATA ·funcs+168(SB)/8, $·jccBackOut32(SB)
+GLOBL ·funcs(SB), RODATA, $176
 
 TEXT ·addresses(SB), NOSPLIT, $0-8
 	LEAQ ·funcs(SB), AX
@@ -243,5 +245,33 @@ TEXT ·redZone(SB), NOSPLIT|NOFRAME, $0-0
 	LEAQ (SI)(DI*1), AX
 	ADDQ -8(SP), AX
 	ADDQ -128(SP), AX
+	RET
+	FEND
+
+// a run in the middle of a function (between the two SPLITs) whose jne rel8
+// goes backward, outside the run
+TEXT ·jccBackOut8(SB), NOSPLIT|NOFRAME, $0-0
+	LEAQ 1(DI), CX
+	XORL AX, AX
+top:
+	ADDQ $3, AX
+	SPLIT
+	DECQ CX
+	JNE top
+	SPLIT
+	RET
+	FEND
+
+// the same with jne rel32 backward
+TEXT ·jccBackOut32(SB), NOSPLIT|NOFRAME, $0-0
+	LEAQ 1(DI), CX
+	XORL AX, AX
+top:
+	ADDQ $3, AX
+	NOP16; NOP16; NOP16; NOP16; NOP16; NOP16; NOP16; NOP16; NOP16
+	SPLIT
+	DECQ CX
+	JNE top
+	SPLIT
 	RET
 	FEND
