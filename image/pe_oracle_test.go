@@ -612,6 +612,6 @@ func TestPEOracleWine(t *testing.T) {
 			}
 		}
 	}
-	logStats(t, fmt.Sprintf("TOTAL %d Wine DLLs", len(paths)), total)
+	logStats(t, fmt.Sprintf("TOTAL %d Wine PE files", len(paths)), total)
 	require.Zero(t, bad, "files disagreeing with the oracle")
 }
