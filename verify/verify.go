@@ -29,6 +29,10 @@ type Thread = proc.Thread
 type Range struct {
 	Start, End uint64
 	Function   string
+	// Bytes, when set, are the original bytes at [Start, End). They let
+	// Activeness apply the syscall rewind only where a system call
+	// instruction really ends at the thread's PC.
+	Bytes []byte
 }
 
 // contains reports whether a lies in [Start, End).
@@ -59,7 +63,16 @@ type ActivenessOptions struct {
 	// stopped inside `syscall` reports the address after it). A PC whose
 	// rewound value lies in an overwritten range is active too. Zero: none.
 	SyscallRewind uint64
+	// Syscalls lists the encodings (each SyscallRewind bytes long) of the
+	// instructions the kernel restarts, e.g. x86-64 `syscall` (0f 05) and
+	// `int 0x80` (cd 80). With a Range's Bytes known, a rewound PC counts
+	// only where its bytes start one of them; without, every rewound PC
+	// in a range counts.
+	Syscalls [][]byte
 }
+
+// LinuxAMD64 is the activeness setting for a stopped Linux x86-64 process.
+var LinuxAMD64 = ActivenessOptions{SyscallRewind: 2, Syscalls: [][]byte{{0x0f, 0x05}, {0xcd, 0x80}, {0x0f, 0x34}}}
 
 // Activeness checks that no stopped thread would execute overwritten bytes
 // mid-way: a thread is active when its PC lies strictly inside a range (a
@@ -86,7 +99,7 @@ func ActiveIn(pc uint64, overwrite []Range, opts ActivenessOptions) (Range, bool
 		if pc > r.Start && pc < r.End {
 			return r, true
 		}
-		if opts.SyscallRewind != 0 && pc >= opts.SyscallRewind && r.contains(pc-opts.SyscallRewind) {
+		if opts.SyscallRewind != 0 && pc >= opts.SyscallRewind && r.contains(pc-opts.SyscallRewind) && syscallAt(r, pc-opts.SyscallRewind, opts) {
 			return r, true
 		}
 	}
@@ -201,6 +214,27 @@ func GoRedirect(symbol string, from, to uint64, fromGo, toGo bool) error {
 		return &ForeignCodeError{Symbol: symbol, From: from, To: to}
 	}
 	return nil
+}
+
+// syscallAt reports whether a restartable system call instruction may start
+// at a in r: always when r's bytes are unknown, else when the bytes of r
+// from a (as far as r goes) begin one of opts.Syscalls.
+func syscallAt(r Range, a uint64, opts ActivenessOptions) bool {
+	if r.Bytes == nil || len(opts.Syscalls) == 0 {
+		return true
+	}
+	off := a - r.Start
+	if off >= uint64(len(r.Bytes)) {
+		return true
+	}
+	have := r.Bytes[off:]
+	for _, s := range opts.Syscalls {
+		n := min(len(have), len(s))
+		if bytes.Equal(have[:n], s[:n]) {
+			return true
+		}
+	}
+	return false
 }
 
 func clone(b []byte) []byte { return append([]byte(nil), b...) }

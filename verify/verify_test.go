@@ -56,7 +56,8 @@ func TestPreImageCopies(t *testing.T) {
 }
 
 func TestActiveness(t *testing.T) {
-	rs := []verify.Range{{Start: 0x1000, End: 0x1005, Function: "f"}, {Start: 0x2000, End: 0x200e, Function: "g"}}
+	g := []byte{0x0f, 0x05, 0xb8, 1, 0, 0, 0, 0x90, 0x90, 0x90, 0x90, 0x90, 0x0f, 0x05}
+	rs := []verify.Range{{Start: 0x1000, End: 0x1005, Function: "f"}, {Start: 0x2000, End: 0x200e, Function: "g", Bytes: g}}
 	for _, tc := range []struct {
 		name   string
 		pc     uint64
@@ -75,10 +76,17 @@ func TestActiveness(t *testing.T) {
 		{"past end+rewind", 0x1007, 2, false, ""},
 		{"rewind below zero", 1, 2, false, ""},
 		{"no registers", 0x1001, 0, true, ""},
+		{"syscall known at rewound pc", 0x2003, 99, false, "g"},
+		{"no syscall at rewound pc", 0x200f, 99, false, ""},
+		{"syscall is last instruction", 0x200e, 99, false, "g"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			th := []verify.Thread{{ID: 1, PC: 0x5000}, {ID: 7, PC: tc.pc, NoRegs: tc.noRegs}}
-			err := verify.Activeness(th, rs, verify.ActivenessOptions{SyscallRewind: tc.rewind})
+			opts := verify.ActivenessOptions{SyscallRewind: tc.rewind}
+			if tc.rewind == 99 { // bytes known: g is "mov eax,1; syscall; ...; syscall"
+				opts = verify.LinuxAMD64
+			}
+			err := verify.Activeness(th, rs, opts)
 			if tc.fn == "" {
 				require.NoError(t, err)
 				return

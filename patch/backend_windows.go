@@ -1,0 +1,34 @@
+//go:build windows
+
+package patch
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/seed3bccf95f/hotpatch/internal/proc"
+	winproc "github.com/seed3bccf95f/hotpatch/internal/proc/windows"
+)
+
+func attachLinux(ctx context.Context, pid int) (proc.Process, error) { return nil, ErrUnsupported }
+
+// Self returns the calling process as a Target. On Windows every other
+// thread (Go runtime threads included) is suspended during a commit, so the
+// full transaction applies; Go code may only be redirected to Go code.
+func Self() (*Target, error) {
+	p, err := winproc.Self()
+	if err != nil {
+		return nil, err
+	}
+	return newTarget(p), nil
+}
+
+// OpenWindows opens process pid for patching. A process the caller may not
+// open gives an error matching ErrPermission.
+func OpenWindows(pid int) (*Target, error) {
+	p, err := winproc.Open(pid, winproc.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("patch: open %d: %w", pid, err)
+	}
+	return newTarget(p), nil
+}
