@@ -21,8 +21,8 @@ type Applied struct {
 	Attempts int
 	// Functions counts the redirected functions.
 	Functions int
-	rolled   bool
-	opts     Options
+	rolled    bool
+	opts      Options
 }
 
 // ID numbers committed transactions of a Target from 1, in commit order.
