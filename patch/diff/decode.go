@@ -274,6 +274,10 @@ func decodeARM64(t *template) {
 		}
 	}
 	pairs := adrpPairs(insts, len(code))
+	paired := map[int32]bool{} // ADRs some instruction adds low bits to
+	for _, at := range pairs {
+		paired[at] = true
+	}
 	regTable := map[uint8]int{} // register -> ref index of an ADRP+ADD address
 	lastCmp, cmpImm := -1, int64(0)
 	lastLoad := -1
@@ -334,8 +338,15 @@ func decodeARM64(t *template) {
 			lastLoad = -1
 		}
 		if at, ok := pairs[int32(k)]; ok {
-			adrp := &insts[at]
-			page := int64(adrp.Target) - int64(adrp.PC&^0xFFF)
+			base := &insts[at]
+			// rel: for an ADRP, from the ADRP's page; for an ADR (a linker
+			// relaxes ADRP to ADR when the page is near), from the function.
+			rel := int64(base.Target) - int64(base.PC&^0xFFF)
+			isADRP := base.Class == arm64.ADRP
+			form := FormADRP
+			if !isADRP {
+				rel, form = int64(base.Target), FormADR
+			}
 			imm := int64(w>>10) & 0xFFF
 			kind := RefAddress
 			if w&a64LdStUMask == a64LdStU {
@@ -353,7 +364,7 @@ func decodeARM64(t *template) {
 				}
 			}
 			mask(off, 0xFFF<<10)
-			t.refs = append(t.refs, relRef{rawRef: rawRef{inst: uint32(at * 4), field: uint32(at * 4), pair: uint32(off), form: FormADRP, kind: kind}, rel: page + imm, adrp: true})
+			t.refs = append(t.refs, relRef{rawRef: rawRef{inst: uint32(at * 4), field: uint32(at * 4), pair: uint32(off), form: form, kind: kind}, rel: rel + imm, adrp: isADRP})
 			if kind == RefAddress {
 				regTable[uint8(w)&31] = len(t.refs) - 1
 			}
@@ -362,8 +373,9 @@ func decodeARM64(t *template) {
 			continue
 		}
 		tgt := int64(in.Target)
-		if in.Class == arm64.ADRP {
-			mask(off, 3<<29|0x7FFFF<<5)
+		if in.Class == arm64.ADRP || in.Class == arm64.ADR && paired[int32(k)] {
+			// Bit 31 too: ADR and ADRP of one address are the same.
+			mask(off, 1<<31|3<<29|0x7FFFF<<5)
 			continue
 		}
 		if tgt >= 0 && tgt < int64(len(code)) {
@@ -428,7 +440,7 @@ const (
 func adrpPairs(insts []arm64.Inst, size int) map[int32]int32 {
 	hasADRP := false
 	for i := range insts {
-		if insts[i].Class == arm64.ADRP {
+		if insts[i].Class == arm64.ADRP || insts[i].Class == arm64.ADR {
 			hasADRP = true
 			break
 		}
@@ -460,7 +472,7 @@ func adrpPairs(insts []arm64.Inst, size int) map[int32]int32 {
 		u := append(append([]int32(nil), members(a)...), members(b)...)
 		slices.Sort(u)
 		u = slices.Compact(u)
-		if len(u) > 4 {
+		if len(u) > 32 {
 			return regUnknown
 		}
 		return setCode(u)
@@ -518,24 +530,64 @@ func adrpPairs(insts []arm64.Inst, size int) map[int32]int32 {
 			}
 		}
 	}
-	type state [32]int32
+	// Stack slots a 64-bit register is spilled to ([sp, #imm]): the page
+	// may be spilled and reloaded (gcc does under register pressure).
+	var slotOff []uint32
+	for i := range insts {
+		w := insts[i].Word
+		if isSpill(w, 0xF9000000) { // STR Xt, [sp or x29, #imm]
+			o := spillKey(w)
+			if !slices.Contains(slotOff, o) && len(slotOff) < 32 {
+				slotOff = append(slotOff, o)
+			}
+		}
+	}
+	width := 32 + len(slotOff)
+	slotIndex := func(o uint32) int {
+		for k, x := range slotOff {
+			if x == o {
+				return 32 + k
+			}
+		}
+		return -1
+	}
+	type state []int32
 	in := make([]state, nb)
 	for b := range in {
+		in[b] = make(state, width)
 		for r := range in[b] {
 			in[b][r] = regTop
 		}
 	}
-	for r := range in[0] {
+	// At entry the argument registers (x0-x8) and sp hold values; the others
+	// hold the caller's, which the function never reads before writing: they
+	// are "no information" like a clobbered register.
+	for r := 0; r <= 8; r++ {
 		in[0][r] = regUnknown
 	}
-	transfer := func(st *state, i int, pairs map[int32]int32) {
+	in[0][31] = regUnknown
+	transfer := func(st state, i int, pairs map[int32]int32) {
 		x := &insts[i]
 		w := x.Word
 		rd := w & 31
 		rn := (w >> 5) & 31
 		switch {
-		case x.Class == arm64.ADRP:
+		case x.Class == arm64.ADRP || x.Class == arm64.ADR && (int64(x.Target) < 0 || int64(x.Target) >= int64(size)):
 			st[rd] = int32(i)
+			return
+		case w&0xFFE0FFE0 == 0xAA0003E0: // MOV Xd, Xm (ORR Xd, XZR, Xm)
+			st[rd] = st[(w>>16)&31]
+			return
+		case isSpill(w, 0xF9000000): // spill
+			if k := slotIndex(spillKey(w)); k >= 0 {
+				st[k] = st[rd]
+			}
+			return
+		case isSpill(w, 0xF9400000): // reload
+			st[rd] = regUnknown
+			if k := slotIndex(spillKey(w)); k >= 0 {
+				st[rd] = st[k]
+			}
 			return
 		case w&a64AddImmMask == a64AddImm || w&a64LdStUMask == a64LdStU:
 			if pairs != nil && (st[rn] >= 0 || st[rn] <= -3) {
@@ -545,10 +597,15 @@ func adrpPairs(insts []arm64.Inst, size int) map[int32]int32 {
 				return
 			}
 		case x.Class == arm64.BL || x.Class == arm64.BLR:
+			// A call clobbers the caller-saved registers: code never reads
+			// them afterwards before writing them, so a path that reaches a
+			// read with a clobbered register is not taken (the callee did
+			// not return: gcc lets noreturn calls fall into the next
+			// block). Clobbered is "no information" (top), not unknown.
 			for r := 0; r <= 18; r++ {
-				st[r] = regUnknown
+				st[r] = regTop
 			}
-			st[30] = regUnknown
+			st[30] = regTop
 			return
 		case x.Flow != arm64.Seq || isStore(w):
 			return // branches, stores: bits 0-4 are read
@@ -558,7 +615,7 @@ func adrpPairs(insts []arm64.Inst, size int) map[int32]int32 {
 			st[(w>>10)&31] = regUnknown
 		}
 	}
-	meet := func(dst *state, src *state) bool {
+	meet := func(dst state, src state) bool {
 		changed := false
 		for r := range dst {
 			a, b := dst[r], src[r]
@@ -583,16 +640,17 @@ func adrpPairs(insts []arm64.Inst, size int) map[int32]int32 {
 	work := []int32{0}
 	queued := make([]bool, nb)
 	queued[0] = true
+	st := make(state, width)
 	for len(work) > 0 {
 		b := work[len(work)-1]
 		work = work[:len(work)-1]
 		queued[b] = false
-		st := in[b]
+		copy(st, in[b])
 		for i := starts[b]; i < end(int(b)); i++ {
-			transfer(&st, i, nil)
+			transfer(st, i, nil)
 		}
 		for _, s := range succs[b] {
-			if meet(&in[s], &st) && !queued[s] {
+			if meet(in[s], st) && !queued[s] {
 				queued[s] = true
 				work = append(work, s)
 			}
@@ -600,14 +658,14 @@ func adrpPairs(insts []arm64.Inst, size int) map[int32]int32 {
 	}
 	pairs := map[int32]int32{}
 	for b := 0; b < nb; b++ {
-		st := in[b]
+		copy(st, in[b])
 		for r := range st {
 			if st[r] == regTop {
 				st[r] = regUnknown // not reached by any direct path
 			}
 		}
 		for i := starts[b]; i < end(b); i++ {
-			transfer(&st, i, pairs)
+			transfer(st, i, pairs)
 		}
 	}
 	return pairs
@@ -620,6 +678,16 @@ func sortRel(rs []relRef) {
 		}
 	}
 }
+
+// isSpill reports whether w is the 64-bit STR (op 0xF9000000) or LDR
+// (0xF9400000) with an unsigned offset from sp or x29: a stack slot.
+func isSpill(w, op uint32) bool {
+	rn := (w >> 5) & 31
+	return w&0xFFC00000 == op && (rn == 31 || rn == 29)
+}
+
+// spillKey identifies the stack slot of a spill or reload.
+func spillKey(w uint32) uint32 { return (w>>5)&31<<12 | (w>>10)&0xFFF }
 
 // isStore reports whether an ARM64 load/store word is a store, whose Rt
 // (bits 0-4) is read, not written.

@@ -2,9 +2,11 @@ package diff
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,7 +27,11 @@ func largePair(tb testing.TB) (old, new *image.Image) {
 	if !testenv.HostExec() {
 		tb.Skip("needs the go tool (not reachable under Wine)")
 	}
-	src := filepath.Join(runtime.GOROOT(), "src", "cmd", "go")
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		testenv.Missing(tb, "go", "the large diff pair is cmd/go, built from GOROOT")
+	}
+	src := filepath.Join(strings.TrimSpace(string(goroot)), "src", "cmd", "go")
 	if _, err := os.Stat(src); err != nil {
 		testenv.Missing(tb, "GOROOT/src/cmd/go", "the large diff pair is cmd/go")
 	}

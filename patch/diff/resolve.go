@@ -3,6 +3,7 @@ package diff
 import (
 	"encoding/binary"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -224,7 +225,7 @@ func (v *view) constantAt(t uint32, depth int) *constant {
 		// names a function or a data symbol exactly: a number that happens
 		// to fall inside the image would otherwise get a layout-dependent
 		// meaning.
-		if ps := v.classify(p, 0); !((ps.kind == skFunc || ps.kind == skData) && ps.off == 0) {
+		if !v.symbolStart(p) {
 			continue
 		}
 		zero(off, 8)
@@ -233,6 +234,16 @@ func (v *view) constantAt(t uint32, depth int) *constant {
 		}
 	}
 	return c
+}
+
+// symbolStart reports whether rva is where a function or a data symbol starts.
+func (v *view) symbolStart(rva uint32) bool {
+	if fi := v.funcIndex(rva); fi >= 0 {
+		return v.funcs[fi].RVA == rva
+	}
+	ds := v.dataSyms
+	i := sort.Search(len(ds), func(i int) bool { return ds[i].RVA >= rva })
+	return i < len(ds) && ds[i].RVA == rva
 }
 
 // token is a stable text for a symbolic target inside a constant, where no
