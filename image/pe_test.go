@@ -7,11 +7,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/seed3bccf95f/hotpatch/internal/testenv"
 )
 
 // peLayout locates the structures of a fixture that the tests corrupt.
@@ -279,5 +282,26 @@ func TestPEDirectoryErrors(t *testing.T) {
 			require.ErrorAs(t, err, &fe)
 			require.Contains(t, fe.What, tt.what)
 		})
+	}
+}
+
+// TestPEFixturesReproduce rebuilds testdata/pe with its build.sh in a
+// temporary directory and checks the committed DLLs are what it produces.
+func TestPEFixturesReproduce(t *testing.T) {
+	testenv.NeedHostTool(t, "clang")
+	testenv.NeedHostTool(t, "lld-link")
+	testenv.NeedHostTool(t, "bash")
+	dir := t.TempDir()
+	for _, name := range []string{"build.sh", "funcs.c", "chained_x64.s"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "pe", name))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), b, 0o755))
+	}
+	out, err := exec.Command("bash", filepath.Join(dir, "build.sh")).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	for _, name := range []string{"x64.dll", "a64.dll"} {
+		got, err := os.ReadFile(filepath.Join(dir, name))
+		require.NoError(t, err)
+		require.True(t, bytes.Equal(readFixture(t, name), got), "%s: build.sh no longer reproduces the committed file", name)
 	}
 }
