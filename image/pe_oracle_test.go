@@ -3,6 +3,7 @@ package image
 import (
 	"bufio"
 	"bytes"
+	"debug/pe"
 	"fmt"
 	"os"
 	"os/exec"
@@ -499,6 +500,9 @@ func oracleCheck(t *testing.T, paths []string) []peStats {
 				return
 			}
 			stats[i] = comparePE(img, loadOracle(t, objdump, readobj, p, img.Base))
+			if err := headersAgree(img, p); err != nil {
+				stats[i].errs = append(stats[i].errs, err.Error())
+			}
 		}()
 	}
 	wg.Wait()
@@ -614,4 +618,29 @@ func TestPEOracleWine(t *testing.T) {
 	}
 	logStats(t, fmt.Sprintf("TOTAL %d Wine PE files", len(paths)), total)
 	require.Zero(t, bad, "files disagreeing with the oracle")
+}
+
+// headersAgree compares the header fields of img with Go's debug/pe.
+func headersAgree(img *Image, path string) error {
+	f, err := pe.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	oh, ok := f.OptionalHeader.(*pe.OptionalHeader64)
+	if !ok {
+		return fmt.Errorf("debug/pe: not PE32+")
+	}
+	want := Identity{
+		Machine: f.Machine, TimeDateStamp: f.TimeDateStamp, CheckSum: oh.CheckSum, SizeOfImage: oh.SizeOfImage,
+	}
+	got := img.Identity
+	got.CodeView, got.CodeHash = nil, [32]byte{}
+	same := got.Machine == want.Machine && got.TimeDateStamp == want.TimeDateStamp &&
+		got.CheckSum == want.CheckSum && got.SizeOfImage == want.SizeOfImage && got.BuildID == nil
+	if !same || img.Base != oh.ImageBase || img.Entry != oh.AddressOfEntryPoint || img.Size != oh.SizeOfImage {
+		return fmt.Errorf("headers: debug/pe says %+v base %#x entry %#x, we have %+v base %#x entry %#x",
+			want, oh.ImageBase, oh.AddressOfEntryPoint, got, img.Base, img.Entry)
+	}
+	return nil
 }
