@@ -48,7 +48,7 @@ func (c *comparer) same(a, b *sym, oi, ni int) bool {
 		return a.name == b.name && a.off == b.off
 	case skImport:
 		return a.name == b.name
-	case skTLS:
+	case skTLS, skPage:
 		return true
 	case skConst:
 		return sameConst(a.cst, b.cst)

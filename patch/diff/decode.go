@@ -274,9 +274,11 @@ func decodeARM64(t *template) {
 		}
 	}
 	pairs := adrpPairs(insts, len(code))
-	paired := map[int32]bool{} // ADRs some instruction adds low bits to
-	for _, at := range pairs {
-		paired[at] = true
+	paired := map[int32]bool{} // ADRs/ADRPs some instruction adds low bits to
+	for _, ats := range pairs {
+		for _, at := range ats {
+			paired[at] = true
+		}
 	}
 	regTable := map[uint8]int{} // register -> ref index of an ADRP+ADD address
 	lastCmp, cmpImm := -1, int64(0)
@@ -337,7 +339,7 @@ func decodeARM64(t *template) {
 			}
 			lastLoad = -1
 		}
-		if at, ok := pairs[int32(k)]; ok {
+		for _, at := range pairs[int32(k)] {
 			base := &insts[at]
 			// rel: for an ADRP, from the ADRP's page; for an ADR (a linker
 			// relaxes ADRP to ADR when the page is near), from the function.
@@ -376,6 +378,11 @@ func decodeARM64(t *template) {
 		if in.Class == arm64.ADRP || in.Class == arm64.ADR && paired[int32(k)] {
 			// Bit 31 too: ADR and ADRP of one address are the same.
 			mask(off, 1<<31|3<<29|0x7FFFF<<5)
+			if in.Class == arm64.ADRP && !paired[int32(k)] {
+				// No low half found: listed (a relocator must know), compared
+				// as "some page".
+				t.refs = append(t.refs, relRef{rawRef: rawRef{inst: uint32(off), field: uint32(off), form: FormADRP, kind: RefAddress, pageOnly: true}, rel: tgt - int64(off&^0xFFF), adrp: true})
+			}
 			continue
 		}
 		if tgt >= 0 && tgt < int64(len(code)) {
@@ -433,11 +440,13 @@ const (
 )
 
 // adrpPairs maps each instruction index that adds the low 12 bits to an
-// ADRP's page (ADD imm, LDR/STR unsigned offset) to that ADRP's index. A
+// ADRP's page (ADD imm, LDR/STR unsigned offset) to the indices of the ADRPs
+// (or ADRs) whose page the base register may hold there (several where paths
+// join, each having computed the same symbol's page). A
 // register holds an ADRP's page from the ADRP until it is written again; at a
 // join the page must be the same on every incoming path. Blocks reached only
 // through an indirect branch (jump-table cases) get the state at the branch.
-func adrpPairs(insts []arm64.Inst, size int) map[int32]int32 {
+func adrpPairs(insts []arm64.Inst, size int) map[int32][]int32 {
 	hasADRP := false
 	for i := range insts {
 		if insts[i].Class == arm64.ADRP || insts[i].Class == arm64.ADR {
@@ -566,7 +575,7 @@ func adrpPairs(insts []arm64.Inst, size int) map[int32]int32 {
 		in[0][r] = regUnknown
 	}
 	in[0][31] = regUnknown
-	transfer := func(st state, i int, pairs map[int32]int32) {
+	transfer := func(st state, i int, pairs map[int32][]int32) {
 		x := &insts[i]
 		w := x.Word
 		rd := w & 31
@@ -591,7 +600,7 @@ func adrpPairs(insts []arm64.Inst, size int) map[int32]int32 {
 			return
 		case w&a64AddImmMask == a64AddImm || w&a64LdStUMask == a64LdStU:
 			if pairs != nil && (st[rn] >= 0 || st[rn] <= -3) {
-				pairs[int32(i)] = members(st[rn])[0]
+				pairs[int32(i)] = members(st[rn])
 			}
 			if w&a64LdStUMask == a64LdStU && isStore(w) {
 				return
@@ -656,7 +665,7 @@ func adrpPairs(insts []arm64.Inst, size int) map[int32]int32 {
 			}
 		}
 	}
-	pairs := map[int32]int32{}
+	pairs := map[int32][]int32{}
 	for b := 0; b < nb; b++ {
 		copy(st, in[b])
 		for r := range st {

@@ -78,6 +78,10 @@ func (c *comparer) references(ni int) []Reference {
 			t := *s.table
 			t.Entries = append([]uint32(nil), t.Entries...)
 			ref.Table = &t
+		case skPage:
+			ref.Resolution = NotHotPatchable
+			ref.Target = Target{RVA: r.target}
+			ref.Why = "ADRP whose low 12 bits were not found (the page of an unknown symbol)"
 		case skSection:
 			ref.Resolution = NotHotPatchable
 			ref.Target = Target{Name: s.name, RVA: s.rva, Offset: s.off}

@@ -22,6 +22,7 @@ const (
 	skTLS                    // thread-local storage access
 	skTable                  // a jump table: entries as offsets into the function
 	skSection                // code or data with no symbol: section + offset
+	skPage                   // an ADRP whose low 12 bits were not found: some page
 )
 
 // sym is the layout-independent meaning of one reference.
@@ -93,6 +94,9 @@ func sortUnique(p *[]uint32) {
 func (v *view) resolve(fi int, r *rawRef) sym {
 	if r.kind == RefTLS {
 		return sym{kind: skTLS}
+	}
+	if r.pageOnly {
+		return sym{kind: skPage, rva: r.target}
 	}
 	fn := &v.funcs[fi]
 	if r.target >= fn.RVA && r.target < fn.End() {

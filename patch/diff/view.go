@@ -53,6 +53,8 @@ type rawRef struct {
 	kind              RefKind
 	target            uint32 // RVA
 	table             *tableSpec
+	// pageOnly: an ADRP whose low 12 bits were not found.
+	pageOnly bool
 }
 
 // tableSpec says how to read a jump table addressed by a reference.
