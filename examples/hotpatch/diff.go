@@ -48,7 +48,7 @@ stderr; -q silences it.`,
 			if err != nil {
 				return err
 			}
-			e.progress("compared in %v", time.Since(start).Round(time.Millisecond))
+			e.progress("compared in %v", elapsed(start))
 			if *asJSON {
 				enc := json.NewEncoder(e.stdout)
 				enc.SetIndent("", "  ")
@@ -71,7 +71,7 @@ func loadProgress(e *env, path string) (*image.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.progress("loaded %s: %s %s, %d functions in %v", path, img.Format, img.Arch, len(img.Functions), time.Since(start).Round(time.Millisecond))
+	e.progress("loaded %s: %s %s, %d functions in %v", path, img.Format, img.Arch, len(img.Functions), elapsed(start))
 	return img, nil
 }
 
@@ -114,4 +114,14 @@ func targetString(r diff.Reference) string {
 		}
 	}
 	return s
+}
+
+// elapsed is the time since start, rounded to what a person reads: small
+// fixtures take microseconds, large builds seconds.
+func elapsed(start time.Time) time.Duration {
+	d := time.Since(start)
+	if d < time.Millisecond {
+		return d.Round(time.Microsecond)
+	}
+	return d.Round(time.Millisecond)
 }
