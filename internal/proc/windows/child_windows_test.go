@@ -4,7 +4,6 @@ package winproc
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -69,6 +68,7 @@ func startChild(t testing.TB, n int, churn bool) *child {
 		c.cond.Broadcast()
 		c.mu.Unlock()
 	}()
+	c.waitResult(t, 1) // every worker thread is running
 	return c
 }
 
@@ -100,5 +100,3 @@ func openChild(t testing.TB, n int, churn bool) (*child, *Process) {
 	t.Cleanup(func() { p.Close() })
 	return c, p
 }
-
-var _ = context.Background

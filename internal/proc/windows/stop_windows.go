@@ -24,6 +24,7 @@ type stopped struct {
 	h      windows.Handle
 	ctx    unsafe.Pointer // aligned CONTEXT, from stopState.ctxs
 	noRegs bool           // suspended by someone else before, registers unknown
+	gone   bool           // exited after being suspended: not reported
 }
 
 // outcome is how a suspension window ended.
@@ -148,6 +149,9 @@ func (p *Process) Stop(ctx context.Context) ([]proc.Thread, error) {
 			s.active = true
 			s.threads = s.threads[:0]
 			for _, t := range s.list {
+				if t.gone {
+					continue
+				}
 				th := proc.Thread{ID: int(t.tid), NoRegs: t.noRegs}
 				if !t.noRegs {
 					th.PC, th.SP = pcsp(t.ctx)
@@ -237,6 +241,9 @@ func (p *Process) suspendAll(ctx context.Context, me uint32) outcome {
 		case out != outDone:
 			return out
 		case fresh == 0:
+			if p.self {
+				return p.selfContexts()
+			}
 			return outDone
 		}
 	}
@@ -278,7 +285,9 @@ func (p *Process) suspendOne(tid uint32) bool {
 		s.list = append(s.list, stopped{tid: tid, h: h, ctx: c, noRegs: true})
 		return true
 	case p.self:
-		e = winapi.GetThreadContext(h, c)
+		// Registers are read once every thread is suspended (selfContexts).
+		s.list = append(s.list, stopped{tid: tid, h: h, ctx: c})
+		return true
 	default:
 		var gone, noRegs bool
 		gone, noRegs, e = p.remoteContext(h, len(s.list), prev > 0)
@@ -363,6 +372,30 @@ func (p *Process) remoteContext(h windows.Handle, slot int, already bool) (gone,
 	}
 }
 
+// selfContexts reads the registers of every thread suspended in the own
+// process. They are read only after all are suspended: a Go runtime thread
+// may itself be suspending another thread to preempt it (SuspendThread,
+// then GetThreadContext) when we suspend it, and under Wine waiting for its
+// context before its target is suspended too never ends.
+func (p *Process) selfContexts() outcome {
+	s := &p.st
+	for i := range s.list {
+		t := &s.list[i]
+		if t.noRegs {
+			continue
+		}
+		if e := winapi.GetThreadContext(t.h, t.ctx); e != 0 {
+			if threadGone(t.h) {
+				t.gone = true
+				continue
+			}
+			s.failOp, s.failTID, s.failErrno = "getregs", t.tid, e
+			return outFailed
+		}
+	}
+	return outDone
+}
+
 // threadGone reports whether the thread behind h has exited.
 func threadGone(h windows.Handle) bool {
 	r, _ := winapi.WaitForSingleObject(h, 0)
@@ -408,7 +441,7 @@ func (p *Process) SetPC(tid int, pc uint64) error {
 	s := &p.st
 	for i := range s.list {
 		t := &s.list[i]
-		if int(t.tid) != tid {
+		if int(t.tid) != tid || t.gone {
 			continue
 		}
 		if t.noRegs {
