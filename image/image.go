@@ -144,8 +144,10 @@ type RelocType uint16
 type Reloc struct {
 	RVA  uint32
 	Type RelocType
-	// Size is the number of bytes the loader rewrites (4 or 8; 0 for types
-	// that do not write, like IMAGE_REL_BASED_ABSOLUTE padding).
+	// Size is the number of bytes the loader rewrites (8 for DIR64, 4 for
+	// HIGHLOW, 2 for HIGH/LOW; 0 for types this package does not size).
+	// PE IMAGE_REL_BASED_ABSOLUTE entries are block padding that names no
+	// location: they are left out.
 	Size uint8
 	// Addend is, for ELF, the link-time value the loader adds the difference
 	// between actual and preferred base to (the RELA addend, or the bytes in
@@ -167,6 +169,8 @@ const (
 	// FromExport: the export directory.
 	FromExport
 	// FromCallTarget: the target of a direct call from a known function.
+	// Set on the starts the call scan discovers; a start already known
+	// from another source need not carry it.
 	FromCallTarget
 	// FromEntry: the image's entry point.
 	FromEntry
