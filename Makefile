@@ -17,7 +17,8 @@ SHELL := /bin/bash
 .NOTPARALLEL:
 
 export PATH := /usr/local/go/bin:$(PATH)
-GO ?= go
+# $(shell) in make 4.3 does not see the PATH exported above: find go here.
+GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 GOBIN := $(shell $(GO) env GOPATH)/bin
 STATICCHECK := $(GOBIN)/staticcheck
 BENCHSTAT := $(GOBIN)/benchstat
