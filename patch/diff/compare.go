@@ -59,8 +59,8 @@ func (c *comparer) same(a, b *sym, oi, ni int) bool {
 }
 
 func sameConst(a, b *constant) bool {
-	if a.goType || b.goType {
-		return a.goType == b.goType && bytes.Equal(a.data, b.data)
+	if a.goType != b.goType {
+		return false
 	}
 	n := min(len(a.data), len(b.data))
 	if !bytes.Equal(a.data[:n], b.data[:n]) {

@@ -168,10 +168,13 @@ func isTLSSection(name string) bool {
 // constantAt reads the read-only constant at t: up to the next symbol or
 // referenced address, the end of the section's data, or maxConst bytes.
 func (v *view) constantAt(t uint32, depth int) *constant {
-	if v.goTypes.Size > 0 && t >= v.goTypes.RVA && t-v.goTypes.RVA < v.goTypes.Size {
-		return &constant{data: v.bytesAt(t, 24), goType: true}
-	}
+	goType := v.goTypes.Size > 0 && t >= v.goTypes.RVA && t-v.goTypes.RVA < v.goTypes.Size
 	end := min(v.nextBound(t), t+maxConst)
+	if goType {
+		// A Go type descriptor: its header (size, ptrdata, hash, flags,
+		// kind) names it; what follows holds layout-dependent offsets.
+		end = t + 24
+	}
 	if end < t { // wrapped
 		end = ^uint32(0)
 	}
@@ -184,7 +187,7 @@ func (v *view) constantAt(t uint32, depth int) *constant {
 		end = min(end, t+uint32(r.Size))
 	}
 	data := v.bytesAt(t, int(end-t))
-	c := &constant{data: data}
+	c := &constant{data: data, goType: goType}
 	if len(data) < 4 {
 		return c
 	}
@@ -240,10 +243,15 @@ func (v *view) constantAt(t uint32, depth int) *constant {
 	return c
 }
 
-// symbolStart reports whether rva is where a function or a data symbol starts.
+// symbolStart reports whether rva is where a function or a data symbol
+// starts, or, in a Go image, lies in read-only data (Go's string headers
+// point into its string area).
 func (v *view) symbolStart(rva uint32) bool {
 	if fi := v.funcIndex(rva); fi >= 0 {
 		return v.funcs[fi].RVA == rva
+	}
+	if sec := v.section(rva); v.goTypes.Size > 0 && sec != nil && sec.Flags&(image.SectionWrite|image.SectionExec) == 0 {
+		return true // Go only: a number in C data would get a layout-dependent meaning
 	}
 	ds := v.dataSyms
 	i := sort.Search(len(ds), func(i int) bool { return ds[i].RVA >= rva })

@@ -80,3 +80,59 @@ func TestVariants(t *testing.T) {
 		})
 	}
 }
+
+// goBuildDir builds the Go main package in dir (its own module) for
+// goos/goarch with the go tool, into dir/out.
+func goBuildDir(t *testing.T, dir, goos, goarch, out string) string {
+	t.Helper()
+	gotool := testenv.NeedHostTool(t, "go")
+	exe := filepath.Join(dir, out)
+	cmd := exec.Command(gotool, "build", "-trimpath", "-buildvcs=false", "-o", exe, ".")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOOS="+goos, "GOARCH="+goarch, "CGO_ENABLED=0", "GOFLAGS=", "GOWORK=off")
+	b, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", b)
+	return exe
+}
+
+const extraGo = `package main
+
+// unrelatedExtra is new and unrelated: only an init calls it.
+//
+//go:noinline
+func unrelatedExtra(x int) int { return x*1234567 + x>>3 }
+
+var extraSink int
+
+func init() { extraSink = unrelatedExtra(len(total2)) }
+
+var total2 = "extra"
+`
+
+// TestGoVariant builds the Go v1 program with an extra file holding an
+// unrelated function (and the init that calls it): the diff against plain v1
+// shows exactly those as added, on x86-64 and ARM64, PE and ELF.
+func TestGoVariant(t *testing.T) {
+	for _, p := range [][2]string{{"linux", "amd64"}, {"windows", "arm64"}} {
+		t.Run(p[0]+"/"+p[1], func(t *testing.T) {
+			dir := t.TempDir()
+			src, err := os.ReadFile(testenv.Testdata(t, "go", "v1", "main.go"))
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module fixture\n\ngo 1.26\n"), 0o644))
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "main.go"), src, 0o644))
+			base := goBuildDir(t, dir, p[0], p[1], "base")
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "extra.go"), []byte(extraGo), 0o644))
+			extra := goBuildDir(t, dir, p[0], p[1], "extra")
+
+			rep, err := Compare(openImage(t, base), openImage(t, extra), nil)
+			require.NoError(t, err)
+			t.Logf("%s", rep.Summary())
+			require.Zero(t, rep.Counts.Changed+rep.Counts.Removed, rep.Summary())
+			var added []string
+			for _, f := range rep.WithStatus(Added) {
+				added = append(added, f.Name())
+			}
+			require.ElementsMatch(t, []string{"main.unrelatedExtra", "main.init.0"}, added)
+		})
+	}
+}
