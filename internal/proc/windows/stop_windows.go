@@ -20,11 +20,12 @@ import (
 
 // stopped is one suspended thread.
 type stopped struct {
-	tid    uint32
-	h      windows.Handle
-	ctx    unsafe.Pointer // aligned CONTEXT, from stopState.ctxs
-	noRegs bool           // suspended by someone else before, registers unknown
-	gone   bool           // exited after being suspended: not reported
+	tid     uint32
+	h       windows.Handle
+	ctx     unsafe.Pointer // aligned CONTEXT, from stopState.ctxs
+	already bool           // SuspendThread found it suspended by another party
+	noRegs  bool           // suspended by someone else before, registers unknown
+	gone    bool           // exited after being suspended: not reported
 }
 
 // outcome is how a suspension window ended.
@@ -213,6 +214,7 @@ func (p *Process) suspendAll(ctx context.Context, me uint32) outcome {
 			return outSnapshot
 		}
 		fresh := 0
+		from := len(s.list)
 		out := outDone
 		found, err := threadsOf(s.buf, p.pid, func(tid uint32) {
 			if out != outDone || tid == me {
@@ -241,19 +243,21 @@ func (p *Process) suspendAll(ctx context.Context, me uint32) outcome {
 		case out != outDone:
 			return out
 		case fresh == 0:
-			if p.self {
-				return p.selfContexts()
-			}
 			return outDone
+		}
+		if out := p.readContexts(from); out != outDone {
+			return out
 		}
 	}
 	return outRounds
 }
 
-// suspendOne suspends tid and reads its registers; GetThreadContext also
-// waits until the thread has really stopped (SuspendThread is
-// asynchronous). A thread that exited is skipped. It reports false after
-// recording a failure.
+// suspendOne suspends tid. A thread that exited is skipped. It reports
+// false after recording a failure. Registers are read by readContexts once
+// the whole round is suspended: SuspendThread only requests a stop, so the
+// waits of GetThreadContext then overlap, and a thread that is itself
+// suspending another one (a Go runtime thread preempting, a debugger) is
+// never waited for before its own target is suspended too.
 func (p *Process) suspendOne(tid uint32) bool {
 	s := &p.st
 	h, e := winapi.OpenThread(threadAccess, tid)
@@ -276,43 +280,61 @@ func (p *Process) suspendOne(tid uint32) bool {
 	}
 	c := s.ctxs[len(s.list)]
 	resetContext(c)
-	switch {
-	case prev > 0 && p.self:
-		// Already suspended by another party (on Wine: a thread created
-		// suspended that has not run yet, whose context Wine cannot give
-		// until it runs, so GetThreadContext would wait forever). It
-		// stays suspended; its registers are unknown.
-		s.list = append(s.list, stopped{tid: tid, h: h, ctx: c, noRegs: true})
-		return true
-	case p.self:
-		// Registers are read once every thread is suspended (selfContexts).
-		s.list = append(s.list, stopped{tid: tid, h: h, ctx: c})
-		return true
-	default:
-		var gone, noRegs bool
-		gone, noRegs, e = p.remoteContext(h, len(s.list), prev > 0)
-		if gone {
-			winapi.CloseHandle(h)
-			return true
-		}
-		if noRegs {
-			s.list = append(s.list, stopped{tid: tid, h: h, ctx: c, noRegs: true})
-			return true
-		}
-	}
-	if e != 0 {
-		gone := threadGone(h)
-		winapi.ResumeThread(h)
-		winapi.CloseHandle(h)
-		if gone {
-			return true
-		}
-		s.failOp, s.failTID, s.failErrno = "getregs", tid, e
-		return false
-	}
-	s.list = append(s.list, stopped{tid: tid, h: h, ctx: c})
+	s.list = append(s.list, stopped{tid: tid, h: h, ctx: c, already: prev > 0})
 	return true
 }
+
+// readContexts reads the registers of list[from:]. A thread that exits
+// meanwhile is marked gone. Stopped threads of the own process are read
+// directly; remote ones through remoteContext's watchdog.
+func (p *Process) readContexts(from int) outcome {
+	s := &p.st
+	for i := from; i < len(s.list); i++ {
+		t := &s.list[i]
+		var e syscall.Errno
+		switch {
+		case p.self && t.already:
+			// Already suspended by another party (on Wine: a thread
+			// created suspended that has not run yet, whose context
+			// Wine cannot give until it runs, so GetThreadContext
+			// would wait forever). It stays suspended, registers unknown.
+			t.noRegs = true
+			continue
+		case p.self:
+			e = winapi.GetThreadContext(t.h, t.ctx)
+		default:
+			gone, noRegs, re := p.remoteContext(t.h, i, t.already)
+			t.ctx = s.ctxs[i] // replaced when a hung call still owns the old one
+			if gone {
+				t.gone = true
+				continue
+			}
+			if noRegs {
+				t.noRegs = true
+				continue
+			}
+			e = re
+		}
+		if e == 0 {
+			continue
+		}
+		// A thread on its way out refuses (STATUS_THREAD_IS_TERMINATING
+		// is ERROR_ACCESS_DENIED): let it finish and see.
+		if !threadGone(t.h) {
+			winapi.ResumeThread(t.h)
+			if r, _ := winapi.WaitForSingleObject(t.h, exitWaitMS); r != windows.WAIT_OBJECT_0 {
+				winapi.SuspendThread(t.h) // balanced by resumeAll
+				s.failOp, s.failTID, s.failErrno = "getregs", t.tid, e
+				return outFailed
+			}
+		}
+		t.gone = true
+	}
+	return outDone
+}
+
+// exitWaitMS is how long a thread that refuses its registers gets to exit.
+const exitWaitMS = 1000
 
 // contextWait bounds how long a remote thread may take to report its
 // registers. Windows answers at once; Wine 8 never answers for a thread
@@ -370,30 +392,6 @@ func (p *Process) remoteContext(h windows.Handle, slot int, already bool) (gone,
 		s.ctxs[slot] = newContext()
 		return false, false, windows.ERROR_TIMEOUT
 	}
-}
-
-// selfContexts reads the registers of every thread suspended in the own
-// process. They are read only after all are suspended: a Go runtime thread
-// may itself be suspending another thread to preempt it (SuspendThread,
-// then GetThreadContext) when we suspend it, and under Wine waiting for its
-// context before its target is suspended too never ends.
-func (p *Process) selfContexts() outcome {
-	s := &p.st
-	for i := range s.list {
-		t := &s.list[i]
-		if t.noRegs {
-			continue
-		}
-		if e := winapi.GetThreadContext(t.h, t.ctx); e != 0 {
-			if threadGone(t.h) {
-				t.gone = true
-				continue
-			}
-			s.failOp, s.failTID, s.failErrno = "getregs", t.tid, e
-			return outFailed
-		}
-	}
-	return outDone
 }
 
 // threadGone reports whether the thread behind h has exited.
