@@ -5,7 +5,7 @@
 #                linux/arm64 leg under qemu-aarch64-static, the windows/amd64
 #                leg under Wine, and a short run of every fuzz target.
 #   make demo    the README's demo.
-#   make bench   every benchmark, 10 runs, summarised by benchstat.
+#   make bench   every benchmark, 10 runs, benchstat, written to BENCHMARKS.md.
 #
 # Each leg also has its own target (test-native, test-arm64, test-windows,
 # fuzz). Under CI=true (set by .ci/run) a missing tool fails a test instead
@@ -35,6 +35,7 @@ TESTFLAGS ?=
 FUZZTIME ?= 10s
 BENCHPKGS ?= ./...
 BENCHCOUNT ?= 10
+BENCHTIME ?=
 # CI judges a fresh run: no results replayed from the go cache (which lives
 # outside the clone and survives between runs on the same machine).
 ifeq ($(CI),true)
@@ -101,9 +102,9 @@ fuzz:
 demo:
 	@scripts/demo.sh
 
+# Raw results in build/bench/, the table (with machine, date and the
+# baselines of the same run) in BENCHMARKS.md. A quick check of the plumbing:
+# make bench BENCHCOUNT=1 BENCHTIME=100ms
 bench:
 	@scripts/install-deps.sh bench
-	@mkdir -p build
-	@echo "==> go test -bench . -count=$(BENCHCOUNT) $(BENCHPKGS) > build/bench.txt"
-	$(GO) test -run '^$$' -bench . -count=$(BENCHCOUNT) $(BENCHPKGS) | tee build/bench.txt
-	$(BENCHSTAT) build/bench.txt
+	BENCHCOUNT=$(BENCHCOUNT) BENCHTIME=$(BENCHTIME) BENCHPKGS='$(BENCHPKGS)' scripts/bench.sh

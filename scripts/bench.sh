@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# bench.sh: every benchmark of the module, measured on this machine in one
+# run, summarised by benchstat and written to BENCHMARKS.md (`make bench`).
+#
+#   scripts/bench.sh                               # the real run: 10 runs each
+#   BENCHCOUNT=1 BENCHTIME=100ms scripts/bench.sh  # a quick check that it all works
+#
+# Environment: BENCHCOUNT (10), BENCHTIME (go's default, 1s), BENCHPKGS
+# (./...), BENCHWINPKGS (the packages whose benchmarks only exist for
+# windows, run under Wine when it is installed), OUT (BENCHMARKS.md).
+# Raw results stay in build/bench/ (native.txt, wine.txt, *.stat).
+#
+# Baselines are measured in the same run as what they are compared with:
+# sub-benchmarks named debug-pe, debug/elf, direct or gomonkey are the
+# baseline of their siblings, and the pairs in PAIRS below name the rest.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+export PATH="/usr/local/go/bin:$PATH"
+
+count=${BENCHCOUNT:-10}
+benchtime=${BENCHTIME:-}
+pkgs=${BENCHPKGS:-./...}
+winpkgs=${BENCHWINPKGS:-./internal/proc/windows}
+out=${OUT:-BENCHMARKS.md}
+raw=build/bench
+gobin="$(go env GOPATH)/bin"
+benchstat=$gobin/benchstat
+# SUBJECT=BASELINE pairs that are not siblings of one benchmark.
+PAIRS=(BenchmarkDiffLarge=BenchmarkDecodeFloor)
+
+mkdir -p "$raw"
+rm -f "$raw"/*.txt "$raw"/*.stat
+
+flags=(-run '^$' -bench . -count="$count" -benchmem -timeout 60m)
+[[ -n "$benchtime" ]] && flags+=(-benchtime="$benchtime")
+
+started=$(date -u '+%Y-%m-%d %H:%M UTC')
+load=$(cut -d' ' -f1-3 /proc/loadavg)
+
+echo "==> linux/$(go env GOARCH): go test ${flags[*]} $pkgs > $raw/native.txt" >&2
+go test "${flags[@]}" $pkgs | tee "$raw/native.txt" >&2
+
+labels=("linux/$(go env GOARCH)=$raw/native.txt")
+winnote="Wine is not installed here: the Windows back-end's benchmarks were not run."
+if command -v wine64 >/dev/null 2>&1 || command -v wine >/dev/null 2>&1; then
+	echo "==> windows/amd64 under Wine: $winpkgs > $raw/wine.txt" >&2
+	eval "$(go run ./internal/testenv/cmd/winesetup -q)"
+	export HOTPATCH_WINEPREFIX
+	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 go test "${flags[@]}" \
+		${HOTPATCH_WINE_OVERLAY:+-overlay "$HOTPATCH_WINE_OVERLAY"} \
+		-exec "$root/scripts/wine-exec" $winpkgs | tee "$raw/wine.txt" >&2
+	labels+=("windows/amd64 (Wine)=$raw/wine.txt")
+	winnote="The Windows back-end runs under Wine 8 on the same machine: its numbers are Wine's, not Windows'."
+fi
+
+for f in "$raw"/*.txt; do
+	if [[ -x "$benchstat" ]]; then
+		"$benchstat" "$f" >"${f%.txt}.stat"
+	else
+		echo "benchstat missing ($benchstat): run scripts/install-deps.sh bench" >"${f%.txt}.stat"
+	fi
+done
+
+pairflags=()
+for p in "${PAIRS[@]}"; do pairflags+=(-baseline "$p"); done
+table=$(go run ./scripts/benchtable "${pairflags[@]}" "${labels[@]}")
+
+# Benchmarks that skipped (a tool missing) say so in the raw output.
+skipped=$(grep -h -A1 -- '--- SKIP' "$raw"/*.txt | grep -v -- '^--$' | sed 's/^[[:space:]]*//' | paste -sd' ' - || true)
+
+cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
+cores=$(nproc)
+mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
+commit=$(git rev-parse --short HEAD)
+git diff --quiet HEAD -- 2>/dev/null || commit="$commit (with uncommitted changes)"
+
+{
+	cat <<EOF
+# Benchmarks
+
+Every benchmark in the module, measured in one run by \`make bench\`
+(\`scripts/bench.sh\`), with the baselines it is compared with measured in the
+same run. Do not edit: run \`make bench\` again.
+
+| | |
+| --- | --- |
+| date | $started |
+| machine | $cpu, $cores cores, $mem memory, $(uname -sr) |
+| load average at start | $load |
+| go | $(go version | cut -d' ' -f3-) |
+| commit | $commit |
+| runs | -count=$count${benchtime:+ -benchtime=$benchtime} -benchmem |
+
+time/op is the median over the runs, ± the largest distance of one run from
+it. The ratio is this benchmark's time/op over its baseline's: 2.00x means
+twice as slow as the baseline.
+
+$table
+
+## What each comparison means
+
+- \`image\` \`BenchmarkOpenPE\`: loading a Go-built windows/amd64 PE of about
+  15 MB (cmd/go) into the full model (headers, sections, symbols, imports,
+  relocations, .pdata, functions completed by the call scan, code hash),
+  against Go's \`debug/pe\` doing the comparable part (headers, section bytes,
+  COFF symbols, imports), whose function list is its function-typed COFF
+  symbols. \`BenchmarkParseELF\`: the same for a Go linux/amd64 program against
+  \`debug/elf\` reading its symbol table.
+- \`patch/diff\` \`BenchmarkDiffLarge\`: diffing two cmd/go windows/amd64 builds;
+  the baseline \`BenchmarkDecodeFloor\` only decodes every function of both images
+  once with the same decoders: the floor any instruction-level diff pays.
+- \`trampoline\`: relocations per second of a realistic 64-byte prologue, near and
+  far (no baseline: nothing else relocates both architectures in Go).
+- \`internal/proc/ptrace\` (Linux) and \`internal/proc/windows\`: the back-ends'
+  costs that make up a commit's pause: stop and resume every thread of a child
+  with 1 and 8 threads, a 16-byte code write, an injected allocation.
+- Not measured yet, planned: the commit pause of a whole transaction for 1, 100
+  and 1000 functions; per-call overhead after redirection against a direct
+  call; in-process apply+rollback against gomonkey. They arrive with the
+  transaction's benchmarks and appear here by themselves (a sub-benchmark named
+  \`direct\` or \`gomonkey\` is taken as the baseline).
+- linux/arm64 is not benchmarked: under qemu-user its times measure the
+  emulator. $winnote
+
+EOF
+	if [[ -n "$skipped" ]]; then
+		printf 'Skipped in this run: %s\n\n' "$skipped"
+	fi
+	echo "## benchstat"
+	for f in "$raw"/*.stat; do
+		printf '\n%s:\n\n```\n' "$(basename "${f%.stat}")"
+		cat "$f"
+		printf '```\n'
+	done
+} >"$out"
+echo "==> wrote $out (raw results in $raw/)" >&2
