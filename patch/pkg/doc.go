@@ -56,9 +56,10 @@
 // Relocation kinds: 1 rel32 (x86-64; aux = end of the instruction),
 // 2 abs64, 3 abs32, 4 ARM64 B/BL imm26, 5 B.cond/CBZ/CBNZ imm19, 6 TBZ/TBNZ
 // imm14, 7 ADR, 8 ADRP (aux = offset of the ADD or load/store taking the low
-// 12 bits), 9 LDR (literal). Targets: 1 the old image (addend = RVA), 2 the
-// blob of function index (addend = offset), 3 constant index (addend =
-// offset). Validate lists every rule Load enforces beyond the layout.
+// 12 bits), 9 LDR (literal), 10 low 12 bits in an ADD or load/store (aux =
+// the ADRP, linked before it, whose page must be the target's). Targets: 1
+// the old image (addend = RVA), 2 the blob of function index (addend =
+// offset), 3 constant index (addend = offset). Validate lists every rule Load enforces beyond the layout.
 //
 // # Loading untrusted input
 //

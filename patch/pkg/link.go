@@ -171,6 +171,17 @@ func apply(a image.Arch, blob []byte, r Reloc, at, s uint64) string {
 		}
 		binary.LittleEndian.PutUint32(blob[r.Aux:], pw)
 		w = setADRImm(w, pages)
+	case RelocLo12:
+		aw := binary.LittleEndian.Uint32(blob[r.Aux:])
+		if aw&0x9f000000 != 0x90000000 {
+			return fmt.Sprintf("instruction at %#x is not an ADRP", r.Aux)
+		}
+		imm := int64(aw>>29&3 | (aw>>5&0x7ffff)<<2)
+		imm = imm << 43 >> 43 // sign-extend 21 bits
+		if page := int64((at+uint64(r.Aux))>>12) + imm; page != int64(s>>12) {
+			return fmt.Sprintf("the ADRP at %#x sets page %#x, the target is on page %#x", r.Aux, uint64(page)<<12, s&^0xfff)
+		}
+		w, why = setLow12(w, s&0xfff)
 	default:
 		return "unknown relocation kind"
 	}

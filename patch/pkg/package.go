@@ -139,6 +139,11 @@ const (
 	RelocADRP
 	// RelocLiteral: ARM64 LDR (literal) imm19, (S - P) / 4.
 	RelocLiteral
+	// RelocLo12: the low 12 bits of S in the ADD (immediate) or load/store
+	// (unsigned offset) at Offset, whose base register an ADRP at Aux (<
+	// Offset, linked by its own RelocADRP) set to S's page: a second use of
+	// one ADRP. Link checks the ADRP's page is S's.
+	RelocLo12
 )
 
 // Target says what a relocation's address S is computed from.
@@ -161,8 +166,8 @@ type Reloc struct {
 	Offset uint32
 	Kind   RelocKind
 	// Aux is, for RelocRel32, the offset of the end of the instruction; for
-	// RelocADRP, the offset of the instruction holding the low 12 bits; 0
-	// otherwise.
+	// RelocADRP, the offset of the instruction holding the low 12 bits; for
+	// RelocLo12, the offset of the ADRP; 0 otherwise.
 	Aux    uint32
 	To     Target
 	Index  uint32 // function or constant index (ToBlob, ToConstant); 0 for ToImage
@@ -190,6 +195,8 @@ func (k RelocKind) String() string {
 		return "adrp"
 	case RelocLiteral:
 		return "literal"
+	case RelocLo12:
+		return "lo12"
 	}
 	return fmt.Sprintf("RelocKind(%d)", uint8(k))
 }
@@ -215,7 +222,7 @@ func (k RelocKind) fieldSize() int {
 	case 0:
 		return 0
 	}
-	if k > RelocLiteral {
+	if k > RelocLo12 {
 		return 0
 	}
 	return 4
@@ -228,7 +235,7 @@ func (k RelocKind) forArch(a image.Arch) bool {
 		return true
 	case RelocRel32:
 		return a == image.AMD64
-	case RelocBranch26, RelocBranch19, RelocBranch14, RelocADR, RelocADRP, RelocLiteral:
+	case RelocBranch26, RelocBranch19, RelocBranch14, RelocADR, RelocADRP, RelocLiteral, RelocLo12:
 		return a == image.ARM64
 	}
 	return false

@@ -208,6 +208,10 @@ func (p *Package) checkReloc(f *Function, r Reloc, prevEnd uint64) string {
 		if r.Aux%4 != 0 || r.Aux == r.Offset || uint64(r.Aux)+4 > blob {
 			return fmt.Sprintf("pair instruction %#x not an instruction of the blob", r.Aux)
 		}
+	case RelocLo12:
+		if r.Aux%4 != 0 || r.Aux >= r.Offset {
+			return fmt.Sprintf("ADRP %#x not an instruction before the field", r.Aux)
+		}
 	default:
 		if r.Aux != 0 {
 			return "aux set for a kind without one"
