@@ -19,7 +19,12 @@ type template struct {
 	code   []byte
 	masked []byte
 	refs   []relRef
+	// masks are the ARM64 immediate fields masked (x86-64 fields are the
+	// refs' displacements).
+	masks []wordMask
 }
+
+type wordMask struct{ off, bits uint32 }
 
 type relRef struct {
 	rawRef
@@ -27,6 +32,10 @@ type relRef struct {
 	// adrp: rel is relative to the 4 KiB page of the ADRP's address, which
 	// depends on where the function is, not only on its bytes.
 	adrp bool
+	// end is the x86-64 instruction's end offset; shift the scale of an
+	// ARM64 low-half immediate: what derive needs to recompute rel.
+	end   uint32
+	shift uint8
 }
 
 // decoder decodes functions into templates, caching by content.
@@ -56,6 +65,71 @@ func (d *decoder) decode(code []byte) *template {
 	}
 	d.cache[h] = append(d.cache[h], t)
 	return t
+}
+
+// derive returns the template of code from t, the template of another
+// build's version of the same function, when code differs from t's code only
+// inside masked address fields: the instructions are then the same and only
+// the targets are read again. nil when it does not apply.
+func (d *decoder) derive(t *template, code []byte) *template {
+	if t == nil || len(code) != len(t.code) || len(t.refs) == 0 && len(t.masks) == 0 {
+		return nil
+	}
+	nm := append([]byte(nil), code...)
+	if d.arch == image.ARM64 {
+		for _, m := range t.masks {
+			w := binary.LittleEndian.Uint32(nm[m.off:])
+			binary.LittleEndian.PutUint32(nm[m.off:], w&^m.bits)
+		}
+	} else {
+		for _, r := range t.refs {
+			if n := fieldSize(r.form); n > 0 {
+				clear(nm[r.field : int(r.field)+n])
+			}
+		}
+	}
+	if string(nm) != string(t.masked) {
+		return nil
+	}
+	nt := &template{code: code, masked: t.masked, refs: slices.Clone(t.refs), masks: t.masks}
+	word := func(off uint32) uint32 { return binary.LittleEndian.Uint32(code[off:]) }
+	for i := range nt.refs {
+		r := &nt.refs[i]
+		switch {
+		case r.form == FormRel8:
+			r.rel = int64(r.end) + int64(int8(code[r.field]))
+		case r.form == FormRel32 || r.form == FormRIP32:
+			r.rel = int64(r.end) + int64(int32(binary.LittleEndian.Uint32(code[r.field:])))
+		case d.arch != image.ARM64 || r.form == FormNone:
+		case r.form == FormADRP || r.form == FormADR && r.pair != 0:
+			// The other build may have the ADRP relaxed to an ADR, or back.
+			in := arm64.Classify(word(r.inst), uint64(r.inst))
+			if in.Class == arm64.ADRP {
+				r.form, r.adrp = FormADRP, true
+				r.rel = int64(in.Target) - int64(r.inst&^0xFFF)
+			} else {
+				r.form, r.adrp = FormADR, false
+				r.rel = int64(in.Target)
+			}
+			if !r.pageOnly {
+				r.rel += int64(word(r.pair)>>10&0xFFF) << r.shift
+			}
+		default:
+			r.rel = int64(arm64.Classify(word(r.inst), uint64(r.inst)).Target)
+		}
+	}
+	return nt
+}
+
+// fieldSize is the size of an x86-64 displacement field.
+func fieldSize(f Form) int {
+	switch f {
+	case FormRel8:
+		return 1
+	case FormRel32, FormRIP32:
+		return 4
+	}
+	return 0
 }
 
 // instantiate places a template at function fn of v: absolute targets, and
@@ -181,7 +255,7 @@ func decodeAMD64(t *template) {
 				default:
 					r.form = FormRIP32
 				}
-				t.refs = append(t.refs, relRef{rawRef: r, rel: tgt})
+				t.refs = append(t.refs, relRef{rawRef: r, rel: tgt, end: uint32(off + in.Len)})
 				if in.Op == x86asm.LEA {
 					if reg, ok := in.Args[0].(x86asm.Reg); ok {
 						leas[amd64.Family(reg)] = lea{ref: len(t.refs) - 1, at: off}
@@ -264,6 +338,7 @@ func decodeARM64(t *template) {
 		}
 		w := binary.LittleEndian.Uint32(masked[off:])
 		binary.LittleEndian.PutUint32(masked[off:], w&^bits)
+		t.masks = append(t.masks, wordMask{uint32(off), bits})
 	}
 	insts := make([]arm64.Inst, n)
 	hasIndirect := false
@@ -351,6 +426,7 @@ func decodeARM64(t *template) {
 			}
 			imm := int64(w>>10) & 0xFFF
 			kind := RefAddress
+			shift := uint8(0)
 			if w&a64LdStUMask == a64LdStU {
 				size := w >> 30
 				v := w&(1<<26) != 0
@@ -359,6 +435,7 @@ func decodeARM64(t *template) {
 					size = 4
 				}
 				imm <<= size
+				shift = uint8(size)
 				if opc == 0 || (v && opc == 2) {
 					kind = RefWrite
 				} else {
@@ -366,7 +443,7 @@ func decodeARM64(t *template) {
 				}
 			}
 			mask(off, 0xFFF<<10)
-			t.refs = append(t.refs, relRef{rawRef: rawRef{inst: uint32(at * 4), field: uint32(at * 4), pair: uint32(off), form: form, kind: kind}, rel: rel + imm, adrp: isADRP})
+			t.refs = append(t.refs, relRef{rawRef: rawRef{inst: uint32(at * 4), field: uint32(at * 4), pair: uint32(off), form: form, kind: kind}, rel: rel + imm, adrp: isADRP, shift: shift})
 			if kind == RefAddress {
 				regTable[uint8(w)&31] = len(t.refs) - 1
 			}

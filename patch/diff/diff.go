@@ -2,7 +2,9 @@ package diff
 
 import (
 	"cmp"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/seed3bccf95f/hotpatch/image"
 )
@@ -47,8 +49,8 @@ func Compare(old, new *image.Image, opts *Options) (*Report, error) {
 	}
 	dec := newDecoder(old.Arch)
 	vo, vn := newView(old), newView(new)
-	vo.decodeAll(dec)
-	vn.decodeAll(dec)
+	vo.decodeAll(dec, nil)
+	vn.decodeAll(dec, vo)
 	vo.resolveAll()
 	vn.resolveAll()
 
@@ -104,16 +106,65 @@ func Compare(old, new *image.Image, opts *Options) (*Report, error) {
 	return rep, nil
 }
 
-// decodeAll decodes every function of v.
-func (v *view) decodeAll(dec *decoder) {
+// decodeAll decodes every function of v. With prev (the old image's view),
+// a function whose same-named old version has the same instructions but for
+// address fields reuses that decoding (most functions, between two builds).
+func (v *view) decodeAll(dec *decoder, prev *view) {
 	v.bodies = make([]body, len(v.funcs))
-	for i := range v.funcs {
+	v.tmpls = make([]*template, len(v.funcs))
+	var byName map[string]int
+	if prev != nil {
+		byName = make(map[string]int, len(prev.funcs))
+		for i := range prev.funcs {
+			if n := prev.funcs[i].Name; n != "" {
+				if _, dup := byName[n]; !dup {
+					byName[n] = i
+				}
+			}
+		}
+	}
+	// A large image with nothing to derive from is decoded by several
+	// workers, each with its own cache (the result does not depend on how
+	// the work is split).
+	if workers := min(runtime.GOMAXPROCS(0), 4); prev == nil && workers > 1 && len(v.funcs) >= 2000 {
+		var wg sync.WaitGroup
+		chunk := (len(v.funcs) + workers - 1) / workers
+		for w := 0; w < workers; w++ {
+			lo, hi := w*chunk, min((w+1)*chunk, len(v.funcs))
+			d := newDecoder(dec.arch)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				v.decodeRange(d, nil, nil, lo, hi)
+			}()
+		}
+		wg.Wait()
+		return
+	}
+	v.decodeRange(dec, prev, byName, 0, len(v.funcs))
+}
+
+// decodeRange decodes functions [lo, hi) of v.
+func (v *view) decodeRange(dec *decoder, prev *view, byName map[string]int, lo, hi int) {
+	for i := lo; i < hi; i++ {
 		f := &v.funcs[i]
 		code := v.bytesAt(f.RVA, int(f.Size))
 		if len(code) < int(f.Size) {
 			c, _ := v.img.Code(f)
 			code = c
 		}
-		v.bodies[i] = instantiate(v, dec.decode(code), f)
+		var t *template
+		if oi, ok := byName[f.Name]; ok && f.Name != "" {
+			if pt := prev.tmpls[oi]; pt != nil && string(pt.code) == string(code) {
+				t = pt
+			} else {
+				t = dec.derive(pt, code)
+			}
+		}
+		if t == nil {
+			t = dec.decode(code)
+		}
+		v.tmpls[i] = t
+		v.bodies[i] = instantiate(v, t, f)
 	}
 }

@@ -16,6 +16,7 @@ type view struct {
 	img    *image.Image
 	funcs  []image.Function
 	bodies []body
+	tmpls  []*template // tmpls[i] is the decoding bodies[i] was made from
 
 	sections []image.Section
 	// dataSyms are the symbols naming data (outside executable sections),
