@@ -95,11 +95,16 @@ func (t *Target) applyStopped(ctx context.Context, ch *change, opts Options) (st
 	}
 	backoff := opts.Backoff
 	var moved []movedThread
+	var stay []proc.Thread
+	var lastBusy error
 	for {
 		st.attempts++
 		start := time.Now()
 		threads, err := t.p.Stop(ctx)
 		if err != nil {
+			if lastBusy != nil && ctx.Err() != nil {
+				return st, &BusyError{Attempts: st.attempts - 1, Last: lastBusy, Cause: ctx.Err()}
+			}
 			return st, fmt.Errorf("patch: stop: %w", err)
 		}
 		fail := func(err error) (stats, error) {
@@ -118,18 +123,18 @@ func (t *Target) applyStopped(ctx context.Context, ch *change, opts Options) (st
 			}
 		}
 		// Activeness: first the threads the change can move, then the rest.
+		// A moved thread lands on the copy of the instruction it was at,
+		// which is consistent by construction: only the others are checked.
 		moved = moved[:0]
-		for i := range threads {
-			th := &threads[i]
-			if th.NoRegs {
+		stay = stay[:0]
+		for _, th := range threads {
+			if pc, ok := moveTarget(ch.moves, th.PC); ok && !th.NoRegs {
+				moved = append(moved, movedThread{tid: th.ID, oldPC: th.PC, newPC: pc})
 				continue
 			}
-			if pc, ok := moveTarget(ch.moves, th.PC); ok {
-				moved = append(moved, movedThread{tid: th.ID, oldPC: th.PC, newPC: pc})
-				th.PC = pc
-			}
+			stay = append(stay, th)
 		}
-		busy := verify.Activeness(threads, ranges, act)
+		busy := verify.Activeness(stay, ranges, act)
 		if busy == nil && opts.Strict {
 			busy = t.scanStacks(threads, ch.strict, stack)
 		}
@@ -141,6 +146,7 @@ func (t *Target) applyStopped(ctx context.Context, ch *change, opts Options) (st
 			if err := t.p.Resume(); err != nil {
 				return st, fmt.Errorf("patch: resume: %w", err)
 			}
+			lastBusy = busy
 			if err := sleep(ctx, jitter(backoff)); err != nil {
 				return st, &BusyError{Attempts: st.attempts, Last: busy, Cause: err}
 			}

@@ -2,6 +2,7 @@ package patch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 
@@ -159,6 +160,10 @@ func (tx *Tx) Detour(fn Function, to uint64) (uint64, error) {
 		return 0, &SiteError{Op: "alloc", Function: fn.Name, Addr: fn.Addr, Err: err}
 	}
 	d, err := trampoline.NewDetour(t.arch, fn.Addr, code, to, tramp, &ropts)
+	var ts *trampoline.TooShortError
+	if errors.As(err, &ts) && ts.Function == "" {
+		ts.Function = fn.Name
+	}
 	if err == nil && fn.Size > 0 && uint64(len(d.Original)) > fn.Size {
 		err = &trampoline.TooShortError{Function: fn.Name, Addr: fn.Addr, Size: int(fn.Size), Need: len(d.Original)}
 	}
