@@ -5,10 +5,14 @@
 #   scripts/bench.sh                               # the real run: 10 runs each
 #   BENCHCOUNT=1 BENCHTIME=100ms scripts/bench.sh  # a quick check that it all works
 #
+#   BENCHREUSE=1 scripts/bench.sh                  # rewrite BENCHMARKS.md from the last run
+#
 # Environment: BENCHCOUNT (10), BENCHTIME (go's default, 1s), BENCHPKGS
 # (./...), BENCHWINPKGS (the packages whose benchmarks only exist for
-# windows, run under Wine when it is installed), OUT (BENCHMARKS.md).
-# Raw results stay in build/bench/ (native.txt, wine.txt, *.stat).
+# windows, run under Wine when it is installed), OUT (BENCHMARKS.md),
+# BENCHREUSE (1: no new measurement, only the tables from build/bench/).
+# Raw results stay in build/bench/ (native.txt, wine.txt, *.stat, and
+# meta.sh: the date, machine load, commit and flags of that run).
 #
 # Baselines are measured in the same run as what they are compared with:
 # sub-benchmarks named debug-pe, debug/elf, direct or gomonkey are the
@@ -30,26 +34,39 @@ benchstat=$gobin/benchstat
 PAIRS=(BenchmarkDiffLarge=BenchmarkDecodeFloor)
 
 mkdir -p "$raw"
-rm -f "$raw"/*.txt "$raw"/*.stat
+if [[ "${BENCHREUSE:-}" != 1 ]]; then
+	rm -f "$raw"/*.txt "$raw"/*.stat "$raw"/meta.sh
 
-flags=(-run '^$' -bench . -count="$count" -benchmem -timeout 60m)
-[[ -n "$benchtime" ]] && flags+=(-benchtime="$benchtime")
+	flags=(-run '^$' -bench . -count="$count" -benchmem -timeout 60m)
+	[[ -n "$benchtime" ]] && flags+=(-benchtime="$benchtime")
+	commit=$(git rev-parse --short HEAD)
+	git diff --quiet HEAD -- 2>/dev/null || commit="$commit (with uncommitted changes)"
+	{
+		printf 'started=%q\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
+		printf 'load=%q\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+		printf 'commit=%q\n' "$commit"
+		printf 'count=%q\nbenchtime=%q\n' "$count" "$benchtime"
+	} >"$raw/meta.sh"
 
-started=$(date -u '+%Y-%m-%d %H:%M UTC')
-load=$(cut -d' ' -f1-3 /proc/loadavg)
+	echo "==> linux/$(go env GOARCH): go test ${flags[*]} $pkgs > $raw/native.txt" >&2
+	go test "${flags[@]}" $pkgs | tee "$raw/native.txt" >&2
 
-echo "==> linux/$(go env GOARCH): go test ${flags[*]} $pkgs > $raw/native.txt" >&2
-go test "${flags[@]}" $pkgs | tee "$raw/native.txt" >&2
+	if command -v wine64 >/dev/null 2>&1 || command -v wine >/dev/null 2>&1; then
+		echo "==> windows/amd64 under Wine: $winpkgs > $raw/wine.txt" >&2
+		eval "$(go run ./internal/testenv/cmd/winesetup -q)"
+		export HOTPATCH_WINEPREFIX
+		CGO_ENABLED=0 GOOS=windows GOARCH=amd64 go test "${flags[@]}" \
+			${HOTPATCH_WINE_OVERLAY:+-overlay "$HOTPATCH_WINE_OVERLAY"} \
+			-exec "$root/scripts/wine-exec" $winpkgs | tee "$raw/wine.txt" >&2
+	fi
+fi
+[[ -f "$raw/meta.sh" && -f "$raw/native.txt" ]] || { echo "bench.sh: no earlier run in $raw" >&2; exit 1; }
+# shellcheck source=/dev/null
+source "$raw/meta.sh"
 
 labels=("linux/$(go env GOARCH)=$raw/native.txt")
 winnote="Wine is not installed here: the Windows back-end's benchmarks were not run."
-if command -v wine64 >/dev/null 2>&1 || command -v wine >/dev/null 2>&1; then
-	echo "==> windows/amd64 under Wine: $winpkgs > $raw/wine.txt" >&2
-	eval "$(go run ./internal/testenv/cmd/winesetup -q)"
-	export HOTPATCH_WINEPREFIX
-	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 go test "${flags[@]}" \
-		${HOTPATCH_WINE_OVERLAY:+-overlay "$HOTPATCH_WINE_OVERLAY"} \
-		-exec "$root/scripts/wine-exec" $winpkgs | tee "$raw/wine.txt" >&2
+if [[ -f "$raw/wine.txt" ]]; then
 	labels+=("windows/amd64 (Wine)=$raw/wine.txt")
 	winnote="The Windows back-end runs under Wine 8 on the same machine: its numbers are Wine's, not Windows'."
 fi
@@ -72,8 +89,10 @@ skipped=$(grep -h -A1 -- '--- SKIP' "$raw"/*.txt | grep -v -- '^--$' | sed 's/^[
 cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
 cores=$(nproc)
 mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
-commit=$(git rev-parse --short HEAD)
-git diff --quiet HEAD -- 2>/dev/null || commit="$commit (with uncommitted changes)"
+quick=""
+if [[ "$count" -lt 10 || -n "$benchtime" ]]; then
+	quick="**A quick run (-count=$count${benchtime:+ -benchtime=$benchtime}) that checks the plumbing: not numbers to cite. \`make bench\` measures 10 runs of each.**"
+fi
 
 {
 	cat <<EOF
@@ -82,6 +101,8 @@ git diff --quiet HEAD -- 2>/dev/null || commit="$commit (with uncommitted change
 Every benchmark in the module, measured in one run by \`make bench\`
 (\`scripts/bench.sh\`), with the baselines it is compared with measured in the
 same run. Do not edit: run \`make bench\` again.
+
+$quick
 
 | | |
 | --- | --- |
@@ -112,6 +133,7 @@ $table
   once with the same decoders: the floor any instruction-level diff pays.
 - \`trampoline\`: relocations per second of a realistic 64-byte prologue, near and
   far (no baseline: nothing else relocates both architectures in Go).
+- \`patch/pkg\`: encoding a signed package (no baseline).
 - \`internal/proc/ptrace\` (Linux) and \`internal/proc/windows\`: the back-ends'
   costs that make up a commit's pause: stop and resume every thread of a child
   with 1 and 8 threads, a 16-byte code write, an injected allocation.

@@ -229,6 +229,8 @@ func format(v float64, unit string) string {
 		s = fmt.Sprintf("%.3gk", v/1e3)
 	case v == float64(int64(v)):
 		s = fmt.Sprintf("%d", int64(v))
+	case v >= 100:
+		s = fmt.Sprintf("%.0f", v)
 	default:
 		s = fmt.Sprintf("%.3g", v)
 	}

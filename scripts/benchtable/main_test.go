@@ -43,6 +43,24 @@ func TestTable(t *testing.T) {
 	require.Equal(t, "| linux/amd64 | patch/diff | `BenchmarkDiffLarge` | 1 | 900 ms | 0% | 130k fn/s, 300 peak-MB, 12 B/op, 3 allocs/op | `BenchmarkDecodeFloor` | 3.00x |", lines[4])
 }
 
+func TestFormat(t *testing.T) {
+	for _, tc := range []struct {
+		v    float64
+		unit string
+		want string
+	}{
+		{3291.7, "MB/s", "3292 MB/s"},
+		{57.25, "MB/s", "57.2 MB/s"},
+		{1.5e6, "ns/op", "1.5 ms"},
+		{2500, "B/op", "2.44 KiB/op"},
+		{12000, "functions", "12k functions"},
+		{144.2, "alloc-MB/op", "144 alloc-MB/op"},
+		{3, "allocs/op", "3 allocs/op"},
+	} {
+		require.Equal(t, tc.want, format(tc.v, tc.unit))
+	}
+}
+
 func TestMedian(t *testing.T) {
 	for _, tc := range []struct {
 		in          []float64
