@@ -29,6 +29,11 @@ func FuzzLoad(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(small)
+	a64, err := arm64Package().Marshal()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(a64)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		q, err := Load(data, LoadOptions{TrustedKeys: []ed25519.PublicKey{pub}, AllowUnsigned: true, Limits: Limits{MaxSize: 1 << 20}})
 		if err != nil {
