@@ -78,6 +78,7 @@ func (c *comparer) references(ni int) []Reference {
 			t := *s.table
 			t.Entries = append([]uint32(nil), t.Entries...)
 			ref.Table = &t
+			ref.Content = append([]byte(nil), c.n.bytesAt(r.target, len(t.Entries)*int(t.EntrySize))...)
 		case skPage:
 			ref.Resolution = NotHotPatchable
 			ref.Target = Target{RVA: r.target}

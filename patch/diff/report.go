@@ -325,7 +325,9 @@ type Reference struct {
 	// ToImport) or names it in the new image (ToNewFunction, CarryConstant,
 	// NotHotPatchable).
 	Target Target `json:"target"`
-	// Content is the read-only bytes to carry (CarryConstant).
+	// Content is the read-only bytes to carry (CarryConstant): a constant up
+	// to the next symbol or referenced address (at most 256 bytes), or a
+	// jump table's entries as the new image has them.
 	Content []byte `json:"content,omitempty"`
 	// Table describes a jump table (Kind RefJumpTable).
 	Table *JumpTable `json:"table,omitempty"`

@@ -136,3 +136,71 @@ func TestGoVariant(t *testing.T) {
 		})
 	}
 }
+
+const refsV1 = `
+int keep;          /* same in both */
+int grows[4];      /* v2: 8 ints */
+__thread int tlsv;
+__attribute__((noipa)) int uses_new(void) { return keep; }
+__attribute__((noipa)) int uses_grown(int i) { return grows[i & 3]; }
+__attribute__((noipa)) int uses_tls(void) { return 0; }
+int main(int argc, char **argv) { (void)argv; return uses_new() + uses_grown(argc) + uses_tls(); }
+`
+
+const refsV2 = `
+int keep;
+int grows[8];
+int fresh[4];      /* new writable data */
+__thread int tlsv;
+__attribute__((noipa)) int uses_new(void) { return keep + fresh[1]; }
+__attribute__((noipa)) int uses_grown(int i) { return grows[i & 7]; }
+__attribute__((noipa)) int uses_tls(void) { return tlsv; }
+int main(int argc, char **argv) { (void)argv; return uses_new() + uses_grown(argc) + uses_tls(); }
+`
+
+// TestNotHotPatchable builds a pair (gcc ELF) whose v2 functions use new
+// writable data, a resized array and thread-local storage: each such
+// reference is NotHotPatchable and names the symbol; the reference to the
+// unchanged global resolves to the old image's symbol.
+func TestNotHotPatchable(t *testing.T) {
+	cc := testenv.NeedHostTool(t, "gcc")
+	dir := t.TempDir()
+	build := func(name, src string) string {
+		c := filepath.Join(dir, name+".c")
+		require.NoError(t, os.WriteFile(c, []byte(src), 0o644))
+		exe := filepath.Join(dir, name)
+		b, err := exec.Command(cc, "-O2", "-fcommon", "-o", exe, c).CombinedOutput()
+		require.NoError(t, err, "%s", b)
+		return exe
+	}
+	o, n := openImage(t, build("v1", refsV1)), openImage(t, build("v2", refsV2))
+	rep, err := Compare(o, n, nil)
+	require.NoError(t, err)
+	t.Logf("%s", rep.Summary())
+	why := func(fn string) (out []string, resolved []string) {
+		f := rep.Lookup(fn)
+		require.NotNil(t, f, fn)
+		require.Equal(t, Changed, f.Status, fn)
+		for _, r := range f.References {
+			if r.Resolution == NotHotPatchable {
+				out = append(out, r.Why)
+			} else if r.Resolution == ToData {
+				resolved = append(resolved, r.Target.Name)
+			}
+		}
+		return out, resolved
+	}
+	w, res := why("uses_new")
+	require.Len(t, w, 1, "%v", w)
+	require.Contains(t, w[0], "new writable data fresh")
+	require.Contains(t, res, "keep")
+	require.False(t, rep.Lookup("uses_new").HotPatchable())
+
+	w, _ = why("uses_grown")
+	require.Len(t, w, 1, "%v", w)
+	require.Contains(t, w[0], "grows resized (16 bytes in the old image, 32 in the new)")
+
+	w, _ = why("uses_tls")
+	require.NotEmpty(t, w)
+	require.Contains(t, w[0], "thread-local storage")
+}
