@@ -21,6 +21,7 @@ type Platform struct {
 	GOOS, GOARCH string
 }
 
+// String returns "GOOS/GOARCH".
 func (p Platform) String() string { return p.GOOS + "/" + p.GOARCH }
 
 // ErrUnknownBinary is returned by DetectBinary for a file that is neither a

@@ -26,6 +26,7 @@ type ToolMissingError struct {
 	Why  string // what it was needed for
 }
 
+// Error names the missing tool and what needed it.
 func (e *ToolMissingError) Error() string {
 	return fmt.Sprintf("needs %s: not on PATH (%s)", e.Tool, e.Why)
 }
