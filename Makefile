@@ -87,7 +87,8 @@ test-arm64: deps
 # (and so t.TempDir) work under Wine 8, run through scripts/wine-exec.
 test-windows: deps
 	@echo "==> windows/amd64 under Wine: $(PKGS_WINDOWS)"
-	@eval "$$($(GO) run ./internal/testenv/cmd/winesetup)"; \
+	@vars="$$($(GO) run ./internal/testenv/cmd/winesetup)"; \
+	eval "$$vars"; \
 	export HOTPATCH_WINEPREFIX; \
 	set -x; \
 	CGO_ENABLED=0 GOOS=windows $(GO) test $(TESTFLAGS) $(EMUFLAGS) \
