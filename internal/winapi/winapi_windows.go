@@ -4,6 +4,7 @@ package winapi
 
 import (
 	"fmt"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -31,6 +32,7 @@ var (
 	procCreateRemoteThread       = kernel32.NewProc("CreateRemoteThread")
 	procGetSystemInfo            = kernel32.NewProc("GetSystemInfo")
 	procNtQuerySystemInformation = ntdll.NewProc("NtQuerySystemInformation")
+	procGetLastError             = kernel32.NewProc("GetLastError")
 )
 
 // all lists every proc so Load can resolve them up front.
@@ -40,6 +42,42 @@ var all = []*windows.LazyProc{
 	procOpenThread, procSuspendThread, procResumeThread, procGetThreadContext,
 	procSetThreadContext, procWaitForSingleObject, procCloseHandle,
 	procCreateRemoteThread, procGetSystemInfo, procNtQuerySystemInformation,
+	procGetLastError,
+}
+
+// direct counts the callers that asked for direct calls (see Direct).
+var direct atomic.Int32
+
+// Direct switches every call of this package to direct calls until the
+// returned function is called: the Windows function runs on the calling
+// goroutine's stack without the runtime's system-call bookkeeping
+// (entersyscall/exitsyscall), so the goroutine keeps its P and never waits
+// for the scheduler when the call returns. That matters while the caller
+// has suspended every other thread of its process: returning from an
+// ordinary system call may need a P that a suspended thread holds, and
+// then waits forever. Direct calls block their P while they run; use them
+// only for the short calls of such a window. On other than windows/amd64 it
+// reports false and changes nothing. Call Load first.
+func Direct() (on bool, off func()) {
+	if !directSupported {
+		return false, func() {}
+	}
+	direct.Add(1)
+	return true, func() { direct.Add(-1) }
+}
+
+// call calls proc with args (at most 6 when direct) and returns its result
+// and the thread's last error.
+func call(p *windows.LazyProc, args ...uintptr) (uintptr, syscall.Errno) {
+	if directSupported && direct.Load() > 0 && len(args) <= 6 {
+		var a [6]uintptr
+		copy(a[:], args)
+		r := directCall6(p.Addr(), a[0], a[1], a[2], a[3], a[4], a[5])
+		e := directCall6(procGetLastError.Addr(), 0, 0, 0, 0, 0, 0)
+		return r, syscall.Errno(e)
+	}
+	r, _, e := syscall.SyscallN(p.Addr(), args...)
+	return r, e
 }
 
 // Load resolves every declared export now. A lazy resolution takes the
@@ -66,7 +104,7 @@ func errno(e syscall.Errno) syscall.Errno {
 // VirtualAllocEx reserves and/or commits memory in process at addr (0: the
 // system chooses).
 func VirtualAllocEx(process windows.Handle, addr, size uintptr, allocType, protect uint32) (uintptr, syscall.Errno) {
-	r, _, e := syscall.SyscallN(procVirtualAllocEx.Addr(), uintptr(process), addr, size, uintptr(allocType), uintptr(protect))
+	r, e := call(procVirtualAllocEx, uintptr(process), addr, size, uintptr(allocType), uintptr(protect))
 	if r == 0 {
 		return 0, errno(e)
 	}
@@ -75,7 +113,7 @@ func VirtualAllocEx(process windows.Handle, addr, size uintptr, allocType, prote
 
 // VirtualFreeEx releases (MEM_RELEASE, size 0) or decommits memory in process.
 func VirtualFreeEx(process windows.Handle, addr, size uintptr, freeType uint32) syscall.Errno {
-	r, _, e := syscall.SyscallN(procVirtualFreeEx.Addr(), uintptr(process), addr, size, uintptr(freeType))
+	r, e := call(procVirtualFreeEx, uintptr(process), addr, size, uintptr(freeType))
 	if r == 0 {
 		return errno(e)
 	}
@@ -85,7 +123,7 @@ func VirtualFreeEx(process windows.Handle, addr, size uintptr, freeType uint32) 
 // VirtualProtectEx changes the protection of [addr, addr+size) in process and
 // stores the first page's previous protection in *old.
 func VirtualProtectEx(process windows.Handle, addr, size uintptr, prot uint32, old *uint32) syscall.Errno {
-	r, _, e := syscall.SyscallN(procVirtualProtectEx.Addr(), uintptr(process), addr, size, uintptr(prot), uintptr(unsafe.Pointer(old)))
+	r, e := call(procVirtualProtectEx, uintptr(process), addr, size, uintptr(prot), uintptr(unsafe.Pointer(old)))
 	if r == 0 {
 		return errno(e)
 	}
@@ -94,7 +132,7 @@ func VirtualProtectEx(process windows.Handle, addr, size uintptr, prot uint32, o
 
 // VirtualQueryEx describes the region of process containing addr.
 func VirtualQueryEx(process windows.Handle, addr uintptr, mbi *windows.MemoryBasicInformation) syscall.Errno {
-	r, _, e := syscall.SyscallN(procVirtualQueryEx.Addr(), uintptr(process), addr, uintptr(unsafe.Pointer(mbi)), unsafe.Sizeof(*mbi))
+	r, e := call(procVirtualQueryEx, uintptr(process), addr, uintptr(unsafe.Pointer(mbi)), unsafe.Sizeof(*mbi))
 	if r == 0 {
 		return errno(e)
 	}
@@ -108,7 +146,7 @@ func ReadProcessMemory(process windows.Handle, addr uintptr, p []byte) (uintptr,
 		return 0, 0
 	}
 	var n uintptr
-	r, _, e := syscall.SyscallN(procReadProcessMemory.Addr(), uintptr(process), addr, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), uintptr(unsafe.Pointer(&n)))
+	r, e := call(procReadProcessMemory, uintptr(process), addr, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), uintptr(unsafe.Pointer(&n)))
 	if r == 0 {
 		return n, errno(e)
 	}
@@ -123,7 +161,7 @@ func WriteProcessMemory(process windows.Handle, addr uintptr, p []byte) (uintptr
 		return 0, 0
 	}
 	var n uintptr
-	r, _, e := syscall.SyscallN(procWriteProcessMemory.Addr(), uintptr(process), addr, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), uintptr(unsafe.Pointer(&n)))
+	r, e := call(procWriteProcessMemory, uintptr(process), addr, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), uintptr(unsafe.Pointer(&n)))
 	if r == 0 {
 		return n, errno(e)
 	}
@@ -133,7 +171,7 @@ func WriteProcessMemory(process windows.Handle, addr uintptr, p []byte) (uintptr
 // FlushInstructionCache makes code written at [addr, addr+size) of process
 // visible to instruction fetch.
 func FlushInstructionCache(process windows.Handle, addr, size uintptr) syscall.Errno {
-	r, _, e := syscall.SyscallN(procFlushInstructionCache.Addr(), uintptr(process), addr, size)
+	r, e := call(procFlushInstructionCache, uintptr(process), addr, size)
 	if r == 0 {
 		return errno(e)
 	}
@@ -142,7 +180,7 @@ func FlushInstructionCache(process windows.Handle, addr, size uintptr) syscall.E
 
 // OpenThread opens thread tid with access.
 func OpenThread(access uint32, tid uint32) (windows.Handle, syscall.Errno) {
-	r, _, e := syscall.SyscallN(procOpenThread.Addr(), uintptr(access), 0, uintptr(tid))
+	r, e := call(procOpenThread, uintptr(access), 0, uintptr(tid))
 	if r == 0 {
 		return 0, errno(e)
 	}
@@ -153,7 +191,7 @@ func OpenThread(access uint32, tid uint32) (windows.Handle, syscall.Errno) {
 // count. The thread may still run briefly: GetThreadContext waits for it to
 // really stop.
 func SuspendThread(thread windows.Handle) (uint32, syscall.Errno) {
-	r, _, e := syscall.SyscallN(procSuspendThread.Addr(), uintptr(thread))
+	r, e := call(procSuspendThread, uintptr(thread))
 	if uint32(r) == 0xFFFFFFFF {
 		return 0, errno(e)
 	}
@@ -162,7 +200,7 @@ func SuspendThread(thread windows.Handle) (uint32, syscall.Errno) {
 
 // ResumeThread decrements thread's suspend count and returns the previous count.
 func ResumeThread(thread windows.Handle) (uint32, syscall.Errno) {
-	r, _, e := syscall.SyscallN(procResumeThread.Addr(), uintptr(thread))
+	r, e := call(procResumeThread, uintptr(thread))
 	if uint32(r) == 0xFFFFFFFF {
 		return 0, errno(e)
 	}
@@ -172,7 +210,7 @@ func ResumeThread(thread windows.Handle) (uint32, syscall.Errno) {
 // GetThreadContext fills the CONTEXT at ctx (a *CONTEXTAMD64 or
 // *CONTEXTARM64 with ContextFlags set, 16-byte aligned) from thread.
 func GetThreadContext(thread windows.Handle, ctx unsafe.Pointer) syscall.Errno {
-	r, _, e := syscall.SyscallN(procGetThreadContext.Addr(), uintptr(thread), uintptr(ctx))
+	r, e := call(procGetThreadContext, uintptr(thread), uintptr(ctx))
 	if r == 0 {
 		return errno(e)
 	}
@@ -181,7 +219,7 @@ func GetThreadContext(thread windows.Handle, ctx unsafe.Pointer) syscall.Errno {
 
 // SetThreadContext sets the registers ContextFlags selects from the CONTEXT at ctx.
 func SetThreadContext(thread windows.Handle, ctx unsafe.Pointer) syscall.Errno {
-	r, _, e := syscall.SyscallN(procSetThreadContext.Addr(), uintptr(thread), uintptr(ctx))
+	r, e := call(procSetThreadContext, uintptr(thread), uintptr(ctx))
 	if r == 0 {
 		return errno(e)
 	}
@@ -191,7 +229,7 @@ func SetThreadContext(thread windows.Handle, ctx unsafe.Pointer) syscall.Errno {
 // WaitForSingleObject waits up to ms milliseconds for h to be signalled and
 // returns WAIT_OBJECT_0, WAIT_TIMEOUT or WAIT_FAILED.
 func WaitForSingleObject(h windows.Handle, ms uint32) (uint32, syscall.Errno) {
-	r, _, e := syscall.SyscallN(procWaitForSingleObject.Addr(), uintptr(h), uintptr(ms))
+	r, e := call(procWaitForSingleObject, uintptr(h), uintptr(ms))
 	if uint32(r) == windows.WAIT_FAILED {
 		return uint32(r), errno(e)
 	}
@@ -200,7 +238,7 @@ func WaitForSingleObject(h windows.Handle, ms uint32) (uint32, syscall.Errno) {
 
 // CloseHandle closes h.
 func CloseHandle(h windows.Handle) syscall.Errno {
-	r, _, e := syscall.SyscallN(procCloseHandle.Addr(), uintptr(h))
+	r, e := call(procCloseHandle, uintptr(h))
 	if r == 0 {
 		return errno(e)
 	}
@@ -211,7 +249,7 @@ func CloseHandle(h windows.Handle) syscall.Errno {
 // param and returns its handle and id.
 func CreateRemoteThread(process windows.Handle, start, param uintptr) (windows.Handle, uint32, syscall.Errno) {
 	var tid uint32
-	r, _, e := syscall.SyscallN(procCreateRemoteThread.Addr(), uintptr(process), 0, 0, start, param, 0, uintptr(unsafe.Pointer(&tid)))
+	r, e := call(procCreateRemoteThread, uintptr(process), 0, 0, start, param, 0, uintptr(unsafe.Pointer(&tid)))
 	if r == 0 {
 		return 0, 0, errno(e)
 	}
@@ -222,7 +260,7 @@ func CreateRemoteThread(process windows.Handle, start, param uintptr) (windows.H
 // range of the machine.
 func GetSystemInfo() SystemInfo {
 	var si SystemInfo
-	syscall.SyscallN(procGetSystemInfo.Addr(), uintptr(unsafe.Pointer(&si)))
+	call(procGetSystemInfo, uintptr(unsafe.Pointer(&si)))
 	return si
 }
 
@@ -235,6 +273,6 @@ func NtQuerySystemInformation(class uint32, buf []byte, retLen *uint32) windows.
 	if len(buf) > 0 {
 		p = uintptr(unsafe.Pointer(&buf[0]))
 	}
-	r, _, _ := syscall.SyscallN(procNtQuerySystemInformation.Addr(), uintptr(class), p, uintptr(len(buf)), uintptr(unsafe.Pointer(retLen)))
+	r, _ := call(procNtQuerySystemInformation, uintptr(class), p, uintptr(len(buf)), uintptr(unsafe.Pointer(retLen)))
 	return windows.NTStatus(r)
 }

@@ -25,8 +25,23 @@ func TestSystemInfo(t *testing.T) {
 }
 
 // Memory round trip on the own process: allocate, write through
-// WriteProcessMemory, read back, protect, query, flush, free.
+// WriteProcessMemory, read back, protect, query, flush, free; through
+// ordinary system calls and through direct calls.
 func TestVirtualMemoryOwnProcess(t *testing.T) {
+	require.NoError(t, Load())
+	t.Run("syscall", memoryRoundTrip)
+	t.Run("direct", func(t *testing.T) {
+		on, off := Direct()
+		defer off()
+		require.Equal(t, runtime.GOARCH == "amd64", on)
+		memoryRoundTrip(t)
+		// The last error comes back through a direct call too.
+		_, e := OpenThread(windows.THREAD_SUSPEND_RESUME, 0x7FFFFFFC)
+		require.Equal(t, windows.ERROR_INVALID_PARAMETER, e)
+	})
+}
+
+func memoryRoundTrip(t *testing.T) {
 	self := windows.CurrentProcess()
 	addr, e := VirtualAllocEx(self, 0, 8192, windows.MEM_RESERVE|windows.MEM_COMMIT, windows.PAGE_READWRITE)
 	require.Zero(t, e)

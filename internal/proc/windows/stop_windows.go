@@ -55,6 +55,7 @@ type stopState struct {
 	// self only: restored by Resume.
 	gcPercent int
 	locked    bool
+	direct    func() // ends winapi.Direct
 
 	// first failure inside the window, made into an error after it
 	failOp    string
@@ -470,7 +471,11 @@ func (p *Process) SetPC(tid int, pc uint64) error {
 //     runtime lock a suspended thread holds;
 //   - it yields once, so the scheduler will not ask it to give up its time
 //     slice (which would park it, waiting for a suspended thread to run it)
-//     before sysmon, the thread that asks, is itself suspended.
+//     before sysmon, the thread that asks, is itself suspended;
+//   - Windows calls become direct (winapi.Direct): no entersyscall, so the
+//     goroutine keeps its P. Returning from an ordinary system call needs
+//     a P again when sysmon handed ours to another thread meanwhile, and
+//     that thread is suspended: the call would never return.
 func (p *Process) enterSelf() {
 	s := &p.st
 	runtime.LockOSThread()
@@ -478,6 +483,7 @@ func (p *Process) enterSelf() {
 	s.gcPercent = debug.SetGCPercent(-1)
 	growStack()
 	runtime.Gosched()
+	_, s.direct = winapi.Direct()
 }
 
 // leaveSelf undoes enterSelf.
@@ -486,6 +492,7 @@ func (p *Process) leaveSelf() {
 	if !s.locked {
 		return
 	}
+	s.direct()
 	debug.SetGCPercent(s.gcPercent)
 	s.locked = false
 	runtime.UnlockOSThread()
