@@ -14,6 +14,16 @@
 // code. What cannot be hot-patched is refused, every function with every
 // reason, in one *RefusedError.
 //
+// For Apply: Base.VerifyCode checks the live module's code hash from the
+// package alone (the old file is not needed; headers are compared by the
+// caller against Base.Identity); each function's PreImage must equal the
+// live bytes at its entry; Link gives the bytes to write into memory
+// allocated within reach of the module (Build emits near forms: rel32 and
+// ADRP to the old image's globals); entry jumps go from module+OldRVA to
+// Linked.Entries[i]. Build refuses functions shorter than the near jump
+// (5 bytes on x86-64, 4 on ARM64); one shorter than the far jump (14, 16)
+// needs that near jump, which the near allocation provides.
+//
 // # File format, version 1
 //
 // All integers are little-endian. "bytes" is a u32 length then that many

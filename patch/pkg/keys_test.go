@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/seed3bccf95f/hotpatch/internal/testenv"
 )
 
 func TestKeysRoundTrip(t *testing.T) {
@@ -60,10 +62,7 @@ func TestKeysMalformed(t *testing.T) {
 
 // The PEM files interoperate with openssl, the operator's usual tool.
 func TestKeysOpenSSL(t *testing.T) {
-	openssl, err := exec.LookPath("openssl")
-	if err != nil {
-		t.Skip("openssl not installed")
-	}
+	openssl := testenv.NeedHostTool(t, "openssl")
 	dir := t.TempDir()
 	privPath := filepath.Join(dir, "k.pem")
 	out, err := exec.Command(openssl, "genpkey", "-algorithm", "ed25519", "-out", privPath).CombinedOutput()
