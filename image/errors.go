@@ -19,6 +19,7 @@ type FormatError struct {
 	Err    error  // underlying cause, may be nil
 }
 
+// Error names the structure and the file offset.
 func (e *FormatError) Error() string {
 	msg := fmt.Sprintf("image: malformed %s at offset %#x", e.What, e.Offset)
 	if e.Offset < 0 {
@@ -33,6 +34,7 @@ func (e *FormatError) Error() string {
 // Is makes errors.Is(err, ErrMalformed) true for every FormatError.
 func (e *FormatError) Is(target error) bool { return target == ErrMalformed }
 
+// Unwrap returns the underlying cause, nil when there is none.
 func (e *FormatError) Unwrap() error { return e.Err }
 
 // UnsupportedError reports an image that is well formed but outside what
@@ -41,6 +43,7 @@ type UnsupportedError struct {
 	What string // e.g. "PE machine 0x14c (i386)"
 }
 
+// Error says what hotpatch does not handle.
 func (e *UnsupportedError) Error() string { return "image: unsupported " + e.What }
 
 // Is makes errors.Is(err, ErrUnsupported) true.
@@ -59,6 +62,7 @@ type IdentityMismatchError struct {
 	RVA uint32
 }
 
+// Error names the differing field with both values.
 func (e *IdentityMismatchError) Error() string {
 	s := fmt.Sprintf("image: identity mismatch in %s: want %s, got %s", e.Field, e.Want, e.Got)
 	if e.RVA != 0 {

@@ -32,10 +32,12 @@ type ReadError struct {
 	Err  error
 }
 
+// Error names the RVA and size of the failed read.
 func (e *ReadError) Error() string {
 	return fmt.Sprintf("image: reading %d bytes of the live module at RVA %#x: %v", e.Size, e.RVA, e.Err)
 }
 
+// Unwrap returns the reader's error.
 func (e *ReadError) Unwrap() error { return e.Err }
 
 // Bounds on what VerifyLoaded reads from a live header, so a corrupt module

@@ -23,7 +23,10 @@ var (
 // ArchError reports an architecture trampoline cannot generate code for.
 type ArchError struct{ Arch Arch }
 
-func (e *ArchError) Error() string        { return "trampoline: unsupported architecture " + e.Arch.String() }
+// Error names the architecture.
+func (e *ArchError) Error() string { return "trampoline: unsupported architecture " + e.Arch.String() }
+
+// Is makes errors.Is(err, ErrUnsupportedArch) true.
 func (e *ArchError) Is(target error) bool { return target == ErrUnsupportedArch }
 
 // TooShortError reports a function with fewer bytes than the jump needs.
@@ -34,6 +37,7 @@ type TooShortError struct {
 	Need     int // bytes the jump needs
 }
 
+// Error names the function, its size and the jump's.
 func (e *TooShortError) Error() string {
 	name := e.Function
 	if name == "" {
@@ -41,6 +45,8 @@ func (e *TooShortError) Error() string {
 	}
 	return fmt.Sprintf("trampoline: %s at %#x is %d bytes, a jump needs %d", name, e.Addr, e.Size, e.Need)
 }
+
+// Is makes errors.Is(err, ErrTooShort) true.
 func (e *TooShortError) Is(target error) bool { return target == ErrTooShort }
 
 // InstructionError reports an instruction that cannot be relocated.
@@ -51,9 +57,12 @@ type InstructionError struct {
 	Err  error // underlying cause (a decode error), if any
 }
 
+// Error names the instruction, its address and why.
 func (e *InstructionError) Error() string {
 	return fmt.Sprintf("trampoline: cannot relocate %q at %#x: %s", e.Inst, e.Addr, e.Why)
 }
+
+// Is makes errors.Is(err, ErrUnrelocatable) true.
 func (e *InstructionError) Is(target error) bool { return target == ErrUnrelocatable }
 
 // Unwrap returns the underlying cause.
@@ -67,12 +76,15 @@ type JumpTableError struct {
 	Table    uint64 // address of the table when recognised (lea base,[rip+x]), else 0
 }
 
+// Error names the dispatch (and the table when known).
 func (e *JumpTableError) Error() string {
 	if e.Table != 0 {
 		return fmt.Sprintf("trampoline: jump table at %#x dispatched at %#x: its targets are unknown (pass Options.JumpTableTargets)", e.Table, e.Dispatch)
 	}
 	return fmt.Sprintf("trampoline: jump-table dispatch at %#x: its targets are unknown (pass Options.JumpTableTargets)", e.Dispatch)
 }
+
+// Is makes errors.Is(err, ErrJumpTable) true.
 func (e *JumpTableError) Is(target error) bool { return target == ErrJumpTable }
 
 // BranchIntoError reports a branch from outside the moved run into it.
@@ -81,7 +93,10 @@ type BranchIntoError struct {
 	To   uint64 // its target, inside the moved bytes
 }
 
+// Error names the branch and its target.
 func (e *BranchIntoError) Error() string {
 	return fmt.Sprintf("trampoline: branch at %#x targets %#x inside the moved bytes", e.From, e.To)
 }
+
+// Is makes errors.Is(err, ErrBranchIntoMoved) true.
 func (e *BranchIntoError) Is(target error) bool { return target == ErrBranchIntoMoved }

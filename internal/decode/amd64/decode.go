@@ -25,6 +25,7 @@ type Error struct {
 	Err   error  // ErrTruncated or ErrInvalid
 }
 
+// Error names the address and why decoding failed.
 func (e *Error) Error() string {
 	return fmt.Sprintf("amd64: %v at %#x (% x)", e.Err, e.PC, e.Bytes)
 }
@@ -50,6 +51,7 @@ const (
 
 var flowNames = [...]string{"Seq", "Call", "Jump", "CondJump", "Loop", "Ret", "IndirectJump", "IndirectCall", "Trap"}
 
+// String returns the flow's name.
 func (f Flow) String() string {
 	if int(f) < len(flowNames) {
 		return flowNames[f]
@@ -79,6 +81,7 @@ const (
 
 var relNames = [...]string{"None", "Rel8", "Rel32", "RIPDisp32", "EIPDisp32"}
 
+// String returns the kind's name.
 func (k RelKind) String() string {
 	if int(k) < len(relNames) {
 		return relNames[k]
@@ -144,6 +147,7 @@ func (i *Inst) Rel(code []byte) int64 {
 // End is the address just past the instruction.
 func (i *Inst) End() uint64 { return i.PC + uint64(i.Len) }
 
+// String returns the instruction in Intel syntax.
 func (i Inst) String() string {
 	if i.Endbr {
 		if i.Opcode&0xff == 0xfb {

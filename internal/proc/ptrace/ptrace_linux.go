@@ -211,8 +211,8 @@ func (p *Process) PID() int { return p.pid }
 // Arch returns the tracer's architecture, which Attach checked the target has.
 func (p *Process) Arch() arch.Arch { return thisArch }
 
-// Caps: threads really stop, a stopped thread's PC can move, and the
-// process is not the caller's own.
+// Caps says what this back-end can do: threads really stop, a stopped
+// thread's PC can move, and the process is not the caller's own.
 func (p *Process) Caps() proc.Caps { return proc.Caps{StopThreads: true, SetPC: true} }
 
 // gone reports whether process pid no longer runs: no /proc entry, or a
