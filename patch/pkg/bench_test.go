@@ -3,6 +3,10 @@ package pkg
 import (
 	"crypto/ed25519"
 	"testing"
+
+	"github.com/seed3bccf95f/hotpatch/image"
+	"github.com/seed3bccf95f/hotpatch/internal/fixtures"
+	"github.com/seed3bccf95f/hotpatch/patch/diff"
 )
 
 // 100 functions of 200 bytes, signed.
@@ -63,6 +67,28 @@ func BenchmarkLink(b *testing.B) {
 	b.SetBytes(int64(p.Layout().Size))
 	for b.Loop() {
 		if _, err := p.Link(0x140000000, 0x140100000); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// Build from the Windows x64 fixture pair's report (the diff excluded).
+func BenchmarkBuildFixture(b *testing.B) {
+	old, err := image.Open(fixtures.Path(b, "c-v1-amd64.exe"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	nw, err := image.Open(fixtures.Path(b, "c-v2-amd64.exe"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rep, err := diff.Compare(old, nw, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := Build(old, nw, rep, BuildOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -493,10 +493,14 @@ func (b *builder) function(f *diff.Function) (Function, *Refusal) {
 			x.Kind = RelocAbs32
 		case diff.FormBranch26:
 			x.Kind = RelocBranch26
-		case diff.FormBranch19:
-			x.Kind = RelocBranch19
-		case diff.FormBranch14:
-			x.Kind = RelocBranch14
+		case diff.FormBranch19, diff.FormBranch14:
+			// A conditional branch out of the body reaches only +-1 MiB
+			// (+-32 KiB for TBZ): through a B appended to the blob.
+			veneer, why := armVeneer(&blob, entry+r.Field, r.Form == diff.FormBranch14)
+			if why != "" {
+				return fn, refuse(r, why)
+			}
+			x.Offset, x.Kind = veneer, RelocBranch26
 		case diff.FormLiteral:
 			x.Kind = RelocLiteral
 		case diff.FormADR:
@@ -529,6 +533,27 @@ func (b *builder) function(f *diff.Function) (Function, *Refusal) {
 	}
 	fn.Blob = blob
 	return fn, nil
+}
+
+// armVeneer appends `B 0` to blob (the veneer, linked by a RelocBranch26)
+// and points the conditional branch at field (imm19, or imm14 for TBZ/TBNZ)
+// to it. It returns the veneer's offset, or why the branch cannot reach it.
+func armVeneer(blob *[]byte, field uint32, tbz bool) (uint32, string) {
+	veneer := uint32(len(*blob))
+	d := (int64(veneer) - int64(field)) / 4
+	bits, shift := uint(19), uint(5)
+	if tbz {
+		bits = 14
+	}
+	if d >= 1<<(bits-1) {
+		return 0, fmt.Sprintf("conditional branch out of the body %d words from its end: too far to reach a veneer", d)
+	}
+	w := binary.LittleEndian.Uint32((*blob)[field:])
+	mask := uint32(1)<<bits - 1
+	w = w&^(mask<<shift) | (uint32(d)&mask)<<shift
+	binary.LittleEndian.PutUint32((*blob)[field:], w)
+	*blob = binary.LittleEndian.AppendUint32(*blob, 0x14000000)
+	return veneer, ""
 }
 
 // fillTable writes jump table t at tableOff of blob (whose code starts at

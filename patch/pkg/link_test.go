@@ -146,3 +146,37 @@ func TestLinkARM64(t *testing.T) {
 		})
 	}
 }
+
+// A conditional branch out of an ARM64 body goes through a B veneer: after
+// linking, the branch reaches the veneer and the veneer the target, far
+// beyond the conditional branch's own reach.
+func TestARM64Veneer(t *testing.T) {
+	for _, tt := range []struct {
+		word, keep uint32 // keep: the bits that are not the offset
+		tbz        bool
+	}{{0x54000001, 0xff00001f, false}, {0x37080000, 0xfff8001f, true}} { // b.ne; tbnz w0,#1
+		blob := make([]byte, 8)
+		binary.LittleEndian.PutUint32(blob[4:], tt.word)
+		veneer, why := armVeneer(&blob, 4, tt.tbz)
+		require.Empty(t, why)
+		require.Equal(t, uint32(8), veneer)
+		old := make([]byte, 16)
+		p := arm64Package()
+		p.Functions[0] = Function{Name: "f", OldRVA: 0x1000, OldSize: 16, PreImage: old, OldHash: sha256.Sum256(old), Blob: blob,
+			Relocs: []Reloc{{Offset: veneer, Kind: RelocBranch26, To: ToImage, Addend: 0x1000}}}
+		p.Constants = nil
+		const module, base = 0x400000, 0x400000 + 64<<20 // 64 MiB: beyond imm19 and imm14
+		l, err := p.Link(module, base)
+		require.NoError(t, err)
+		br := arm64.Decode(binary.LittleEndian.Uint32(l.Code[4:]), base+4)
+		require.Equal(t, uint64(base+8), br.Target, "%s", br)
+		require.Equal(t, tt.word&tt.keep, binary.LittleEndian.Uint32(l.Code[4:])&tt.keep, "condition, bit and register kept")
+		v := arm64.Decode(binary.LittleEndian.Uint32(l.Code[8:]), base+8)
+		require.Equal(t, uint64(module+0x1000), v.Target, "%s", v)
+	}
+	// Out of a veneer's reach.
+	blob := make([]byte, 40000)
+	binary.LittleEndian.PutUint32(blob[0:], 0x37080000)
+	_, why := armVeneer(&blob, 0, true)
+	require.Contains(t, why, "too far")
+}
