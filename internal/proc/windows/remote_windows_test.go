@@ -289,3 +289,25 @@ func TestStopCanceled(t *testing.T) {
 	require.NotEmpty(t, threads)
 	require.NoError(t, p.Close(), "Close resumes")
 }
+
+// Wine does not enforce Arbitrary Code Guard (SetProcessMitigationPolicy
+// with ProhibitDynamicCode) nor process DACLs: check how the OS's answers
+// are classified instead.
+func TestErrorClassification(t *testing.T) {
+	_, p := openChild(t, 1, false)
+	for _, tc := range []struct {
+		errno windows.Errno
+		want  error
+	}{
+		{windows.ERROR_DYNAMIC_CODE_BLOCKED, proc.ErrDynamicCode},
+		{windows.ERROR_ACCESS_DENIED, proc.ErrPermission},
+	} {
+		err := p.accessError("alloc", 0x7ff000010000, 4096, tc.errno)
+		require.ErrorIs(t, err, tc.want)
+		require.ErrorIs(t, err, tc.errno)
+		var ae *proc.AccessError
+		require.ErrorAs(t, err, &ae)
+		require.Equal(t, uint64(0x7ff000010000), ae.Addr)
+		require.Contains(t, err.Error(), "0x7ff000010000")
+	}
+}
