@@ -14,7 +14,7 @@ func (c *comparer) references(ni int) []Reference {
 	out := make([]Reference, 0, len(nb.refs))
 	for j := range nb.refs {
 		r, s := &nb.refs[j], &nb.syms[j]
-		ref := Reference{Offset: r.inst, Field: r.field, PairOffset: r.pair, Form: r.form, Kind: r.kind, NewTarget: r.target}
+		ref := Reference{Offset: r.inst, Field: r.field, PairOffset: r.pair, Form: r.form, Kind: r.kind, NewTarget: r.target, Indirect: s.via}
 		switch s.kind {
 		case skFunc:
 			if int(s.fn) == ni {

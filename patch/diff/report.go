@@ -313,8 +313,10 @@ type Reference struct {
 	// Field is the offset in the new body of the bytes to rewrite (the
 	// displacement, the relocated word; for ARM64 the instruction word).
 	Field uint32 `json:"field"`
-	// PairOffset is, for FormADRP, the offset of the instruction holding
-	// the low 12 bits (ADD, LDR, STR).
+	// PairOffset is, for FormADRP (and an ADR a linker relaxed from one),
+	// the offset of the instruction holding the low 12 bits (ADD, LDR, STR).
+	// An ADRP whose page several instructions use appears once per user;
+	// one user reached from several ADRPs (joined paths) once per ADRP.
 	PairOffset uint32     `json:"pair_offset,omitempty"`
 	Form       Form       `json:"form"`
 	Kind       RefKind    `json:"kind"`
@@ -325,6 +327,10 @@ type Reference struct {
 	// ToImport) or names it in the new image (ToNewFunction, CarryConstant,
 	// NotHotPatchable).
 	Target Target `json:"target"`
+	// Indirect: the instruction reaches a pointer slot that holds Target (an
+	// ELF GOT entry, a PLT stub), not Target itself: a relocator must point
+	// it at a slot holding the old image's Target.
+	Indirect bool `json:"indirect,omitempty"`
 	// Content is the read-only bytes to carry (CarryConstant): a constant up
 	// to the next symbol or referenced address (at most 256 bytes), or a
 	// jump table's entries as the new image has them.
