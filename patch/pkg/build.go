@@ -72,6 +72,9 @@ func Build(old, new *image.Image, rep *diff.Report, opts BuildOptions) (*Package
 	if old.Arch != image.AMD64 && old.Arch != image.ARM64 {
 		return nil, nil, fmt.Errorf("%w: architecture %s", ErrBuildInput, old.Arch)
 	}
+	if rep.Old.CodeHash != fmt.Sprintf("%x", old.Identity.CodeHash) || rep.New.CodeHash != fmt.Sprintf("%x", new.Identity.CodeHash) {
+		return nil, nil, fmt.Errorf("%w: the report is not the diff of these two images (code hashes differ)", ErrBuildInput)
+	}
 	changed := rep.Changed()
 	if len(changed) == 0 {
 		return nil, nil, ErrNothingToPatch
@@ -88,7 +91,7 @@ func Build(old, new *image.Image, rep *diff.Report, opts BuildOptions) (*Package
 	var keep []*diff.Function
 	var addNeeded []*addedFn
 	for _, f := range changed {
-		if b.refused[f.Name()] {
+		if b.refused[f.NewRVA] {
 			continue
 		}
 		keep = append(keep, f)
@@ -106,7 +109,31 @@ func Build(old, new *image.Image, rep *diff.Report, opts BuildOptions) (*Package
 		return nil, b.refusals, &RefusedError{Refused: b.refusals}
 	}
 	slices.SortFunc(keep, func(x, y *diff.Function) int { return int64cmp(int64(x.OldRVA), int64(y.OldRVA)) })
-	slices.SortFunc(addNeeded, func(x, y *addedFn) int { return strings.Compare(x.name(), y.name()) })
+	// Names are unique in a package: two static functions of one name (in
+	// different files) each get "@<RVA in hex>" appended (the old RVA; the
+	// new one for added functions).
+	count := map[string]int{}
+	for _, f := range keep {
+		count[funcName(f.Name(), f.NewRVA)]++
+	}
+	for _, a := range addNeeded {
+		count[a.name()]++
+	}
+	b.names = map[uint32]string{}
+	for _, f := range keep {
+		n := funcName(f.Name(), f.NewRVA)
+		if count[n] > 1 {
+			n = fmt.Sprintf("%s@%x", n, f.OldRVA)
+		}
+		b.names[f.NewRVA] = n
+	}
+	for _, a := range addNeeded {
+		a.final = a.name()
+		if count[a.final] > 1 {
+			a.final = fmt.Sprintf("%s@%x", a.final, a.f.NewRVA)
+		}
+	}
+	slices.SortFunc(addNeeded, func(x, y *addedFn) int { return strings.Compare(x.final, y.final) })
 
 	p := &Package{
 		Sequence:    max(opts.Sequence, 1),
@@ -140,7 +167,7 @@ func Build(old, new *image.Image, rep *diff.Report, opts BuildOptions) (*Package
 	}
 	for _, a := range addNeeded {
 		code, _ := new.Bytes(a.f.NewRVA, int(a.f.NewSize))
-		p.Functions = append(p.Functions, Function{Name: a.name(), New: true, NewRVA: a.f.NewRVA, Blob: bytes.Clone(code)})
+		p.Functions = append(p.Functions, Function{Name: a.final, New: true, NewRVA: a.f.NewRVA, Blob: bytes.Clone(code)})
 	}
 	p.Constants = b.consts
 	if err := p.Validate(); err != nil {
@@ -167,9 +194,10 @@ type builder struct {
 	added    map[uint32]*addedFn // by new RVA
 
 	refusals []Refusal
-	refused  map[string]bool
+	refused  map[uint32]bool // by new RVA
 
 	index, aindex map[uint32]int
+	names         map[uint32]string // final name of a carried changed function, by new RVA
 	entries       []uint32
 	consts        []Constant
 }
@@ -180,6 +208,7 @@ type addedFn struct {
 	checked bool
 	why     string // why it cannot be carried, "" when it can
 	used    bool
+	final   string // name in the package
 }
 
 func (a *addedFn) name() string { return funcName(a.f.Name(), a.f.NewRVA) }
@@ -193,9 +222,9 @@ func funcName(name string, rva uint32) string {
 
 func (b *builder) refuse(f *diff.Function, off int, why string) {
 	if b.refused == nil {
-		b.refused = map[string]bool{}
+		b.refused = map[uint32]bool{}
 	}
-	b.refused[f.Name()] = true
+	b.refused[f.NewRVA] = true
 	b.refusals = append(b.refusals, Refusal{Function: funcName(f.Name(), f.NewRVA), RVA: f.NewRVA, Offset: off, Why: why})
 }
 
@@ -410,7 +439,7 @@ func (b *builder) function(f *diff.Function) (Function, *Refusal) {
 	code, _ := b.new.Bytes(f.NewRVA, int(f.NewSize))
 	oldCode, _ := b.old.Bytes(f.OldRVA, int(f.OldSize))
 	fn := Function{
-		Name:     funcName(f.Name(), f.NewRVA),
+		Name:     b.names[f.NewRVA],
 		OldRVA:   f.OldRVA,
 		OldSize:  f.OldSize,
 		PreImage: bytes.Clone(oldCode[:min(len(oldCode), preImageLen)]),

@@ -3,6 +3,7 @@ package pkg
 import (
 	"crypto/ed25519"
 	"encoding/binary"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -296,10 +297,39 @@ func TestBuildRefusals(t *testing.T) {
 	require.Equal(t, []string{"greeting"}, re.Functions())
 	require.Contains(t, re.Refused[0].Why, "shorter than the 5-byte entry jump")
 
-	_, _, err = Build(old, nw, &diff.Report{}, BuildOptions{})
+	none := *rep
+	none.Functions = nil
+	_, _, err = Build(old, nw, &none, BuildOptions{})
 	require.ErrorIs(t, err, ErrNothingToPatch)
+	// A report of other images.
+	_, _, err = Build(nw, old, rep, BuildOptions{})
+	require.ErrorIs(t, err, ErrBuildInput)
+
+	// Two changed static functions of one name (in different files) keep
+	// unique names in the package.
+	dup := *rep
+	dup.Functions = slices.Clone(rep.Functions)
+	for i := range dup.Functions {
+		f := &dup.Functions[i]
+		if f.Name() == "scale" || f.Name() == "record" {
+			f.OldName, f.NewName = "helper", "helper"
+		}
+	}
+	p, _, err = Build(old, nw, &dup, BuildOptions{})
+	require.NoError(t, err)
+	sc, rc := p.Function(fmt.Sprintf("helper@%x", mustFunc(t, old, "scale").RVA)), p.Function(fmt.Sprintf("helper@%x", mustFunc(t, old, "record").RVA))
+	require.NotNil(t, sc)
+	require.NotNil(t, rc)
+	require.Equal(t, mustFunc(t, old, "scale").Size, sc.OldSize)
 	_, _, err = Build(nil, nw, rep, BuildOptions{})
 	require.ErrorIs(t, err, ErrBuildInput)
+}
+
+func mustFunc(t *testing.T, img *image.Image, name string) *image.Function {
+	t.Helper()
+	f, ok := img.FunctionByName(name)
+	require.True(t, ok, name)
+	return f
 }
 
 // Go binaries: every changed body is refused (moving Go code out of the
