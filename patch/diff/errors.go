@@ -26,6 +26,7 @@ type ArchMismatchError struct {
 	Old, New image.Arch
 }
 
+// Error names both architectures.
 func (e *ArchMismatchError) Error() string {
 	return fmt.Sprintf("diff: architecture mismatch: old image is %v, new image is %v", e.Old, e.New)
 }
@@ -41,6 +42,7 @@ type FormatMismatchError struct {
 	Old, New image.Format
 }
 
+// Error names both formats.
 func (e *FormatMismatchError) Error() string {
 	return fmt.Sprintf("diff: format mismatch: old image is %v, new image is %v", e.Old, e.New)
 }

@@ -105,6 +105,7 @@ const (
 
 var statusNames = [...]string{"unchanged", "changed", "added", "removed"}
 
+// String returns the lower-case name ("changed").
 func (s Status) String() string { return enumString(statusNames[:], uint8(s), "status") }
 
 // MarshalText writes the lower-case name ("changed").
@@ -128,6 +129,7 @@ const (
 
 var matchNames = [...]string{"none", "name", "body-hash", "call-graph"}
 
+// String returns the name ("body-hash").
 func (m Match) String() string { return enumString(matchNames[:], uint8(m), "match") }
 
 // MarshalText writes the name ("name", "body-hash", "call-graph").
@@ -169,6 +171,7 @@ const (
 
 var reasonNames = [...]string{"instructions", "constant", "global", "call", "jump-table", "size", "import", "other"}
 
+// String returns the vocabulary name ("jump-table").
 func (k ReasonKind) String() string { return enumString(reasonNames[:], uint8(k), "reason") }
 
 // MarshalText writes the vocabulary name ("jump-table").
@@ -191,6 +194,7 @@ type Reason struct {
 	New string `json:"new,omitempty"`
 }
 
+// String is "kind at +offset: old -> new".
 func (r Reason) String() string {
 	s := r.Kind.String()
 	if r.Offset >= 0 {
@@ -227,6 +231,7 @@ const (
 
 var refKindNames = [...]string{"call", "jump", "read", "write", "address", "constant", "import", "tls", "jump-table"}
 
+// String returns the name ("write").
 func (k RefKind) String() string { return enumString(refKindNames[:], uint8(k), "refkind") }
 
 // MarshalText writes the name.
@@ -264,6 +269,7 @@ const (
 
 var resolutionNames = [...]string{"function", "new-function", "data", "import", "carry-constant", "not-hot-patchable"}
 
+// String returns the name ("carry-constant").
 func (r Resolution) String() string { return enumString(resolutionNames[:], uint8(r), "resolution") }
 
 // MarshalText writes the name.
@@ -297,6 +303,7 @@ const (
 
 var formNames = [...]string{"none", "rel8", "rel32", "rip32", "abs64", "abs32", "branch26", "branch19", "branch14", "adr", "adrp", "literal", "table"}
 
+// String returns the name ("rip32").
 func (f Form) String() string { return enumString(formNames[:], uint8(f), "form") }
 
 // MarshalText writes the name.
