@@ -12,6 +12,7 @@ import (
 
 	"github.com/seed3bccf95f/hotpatch/image"
 	"github.com/seed3bccf95f/hotpatch/internal/fixtures"
+	"github.com/seed3bccf95f/hotpatch/internal/testenv"
 )
 
 // pair is one fixture pair: a ground-truth build and how to get the paths of
@@ -175,6 +176,25 @@ func TestNullBuilds(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, len(o.Functions), rep.Counts.Unchanged, rep.Summary())
 			require.Zero(t, rep.Counts.Changed+rep.Counts.Added+rep.Counts.Removed)
+		})
+	}
+}
+
+// TestGoNullBuilds: the Go v1 program built again with another build ID and
+// version string (-ldflags=-X runtime.buildVersion) differs in no function,
+// on every Go platform.
+func TestGoNullBuilds(t *testing.T) {
+	for _, b := range fixtures.GroundTruth(t).Builds {
+		if b.Committed() {
+			continue
+		}
+		t.Run(b.Name, func(t *testing.T) {
+			o := openImage(t, fixtures.GoProgram(t, "v1", b.GOOS, b.GOARCH))
+			n := openImage(t, testenv.GoBuild(t, "testdata/go/v1", b.GOOS, b.GOARCH, "-ldflags=-X=runtime.buildVersion=go-rebuilt"))
+			require.NotEqual(t, o.Identity, n.Identity)
+			rep, err := Compare(o, n, nil)
+			require.NoError(t, err)
+			require.Zero(t, rep.Counts.Changed+rep.Counts.Added+rep.Counts.Removed, rep.Summary())
 		})
 	}
 }
