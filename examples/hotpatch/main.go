@@ -1,6 +1,7 @@
 // Command hotpatch is the operator's tool beside an agent that embeds the
-// hotpatch library: it shows what the library sees in a module and which
-// functions differ between two builds of it.
+// hotpatch library: it shows what the library sees in a module, which
+// functions differ between two builds of it, and builds, signs and shows
+// the patch packages an agent applies.
 //
 // Usage:
 //
@@ -10,6 +11,9 @@
 //
 //	inspect IMAGE     identity, sections and functions of a PE or ELF module
 //	diff OLD NEW      which functions changed between two builds
+//	keygen NAME       an ed25519 key pair for signing packages
+//	build OLD NEW     a signed patch package from two builds
+//	show PACKAGE      verify a package's signature and print what it carries
 //	help [COMMAND]    this text, or the usage and flags of one command
 //
 // Exit status: 0 on success, 1 when the operation fails (one line on stderr:
@@ -64,7 +68,7 @@ func (e *env) progress(format string, args ...any) {
 
 // commands lists every subcommand in the order `hotpatch -h` shows them. A
 // command is listed only once the library parts it needs exist.
-var commands = []*command{inspectCommand, diffCommand}
+var commands = []*command{inspectCommand, diffCommand, keygenCommand, buildCommand, showCommand}
 
 func lookup(name string) *command {
 	for _, c := range commands {
@@ -121,6 +125,12 @@ func (c *command) run(args []string, stdout, stderr io.Writer) int {
 	}
 	e := &env{name: c.name, stdout: stdout, stderr: stderr}
 	if err := exec(e, fs.Args()); err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(stderr, "hotpatch %s: %s\n", c.name, ue)
+			c.usage(stderr, fs)
+			return exitUsage
+		}
 		fmt.Fprintf(stderr, "hotpatch: %s: %s\n", c.name, oneLine(err))
 		return exitFailure
 	}
@@ -142,17 +152,17 @@ func (c *command) usage(w io.Writer, fs *flag.FlagSet) {
 }
 
 func mainUsage(w io.Writer) {
-	fmt.Fprintf(w, `hotpatch shows what the hotpatch library sees in a module and which
-functions changed between two builds of it.
+	fmt.Fprintf(w, `hotpatch shows what the hotpatch library sees in a module, which functions
+changed between two builds of it, and builds, signs and shows patch packages.
 
 usage: hotpatch <command> [flags] [arguments]
 
 Commands:
 `)
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-8s %-12s %s\n", c.name, c.args, c.short)
+		fmt.Fprintf(w, "  %-8s %-14s %s\n", c.name, c.args, c.short)
 	}
-	fmt.Fprintf(w, "  %-8s %-12s %s\n", "help", "[COMMAND]", "this text, or one command's usage and flags")
+	fmt.Fprintf(w, "  %-8s %-14s %s\n", "help", "[COMMAND]", "this text, or one command's usage and flags")
 	fmt.Fprintf(w, `
 Run 'hotpatch help COMMAND' (or 'hotpatch COMMAND -h') for a command's flags.
 Exit status: 0 success, 1 failure (one line on stderr), 2 usage error.
