@@ -293,11 +293,9 @@ func TestStripped(t *testing.T) {
 				slices.Sort(out)
 				return out
 			}
-			// Every function changed with names is changed without them. A
-			// removed and an added function called from the same site pair
-			// up (as Changed) without names; code outside any function that
-			// only a symbol named (mingw's __CTOR_LIST__) is compared by
-			// section offset and may show as changed: at most one such.
+			// Every function changed with names is changed without them, and
+			// nothing else but a removed and an added function called from
+			// the same site, which pair up (as Changed) without names.
 			want := changedAt(named)
 			got := changedAt(rep)
 			for _, rva := range want {
@@ -313,7 +311,7 @@ func TestStripped(t *testing.T) {
 					extra++
 				}
 			}
-			require.LessOrEqual(t, extra, 1)
+			require.Zero(t, extra)
 			require.Greater(t, rep.Counts.ByBodyHash, 0)
 			require.Greater(t, rep.Counts.Unchanged, named.Counts.Unchanged*8/10)
 		})

@@ -356,7 +356,9 @@ type Target struct {
 	// RVA is the start of the function, symbol or import slot (old image
 	// for resolved references, new image otherwise).
 	RVA uint32 `json:"rva"`
-	// Offset is the distance of the target from RVA.
+	// Offset is the distance of the target from RVA. For code that belongs
+	// to no function and no symbol names, the target is named from the
+	// function before it, and Offset may exceed that function's size.
 	Offset int64 `json:"offset,omitempty"`
 }
 

@@ -140,6 +140,12 @@ func (v *view) classify(t uint32, depth int) sym {
 		if s, ok := v.codeSymbol(t, sec); ok {
 			return sym{kind: skSection, name: s.Name, off: int64(t - s.RVA), rva: s.RVA}
 		}
+		// No symbol: name it from the function before it (by match
+		// identity, so it survives stripping and moves).
+		fs := v.funcs
+		if i := sort.Search(len(fs), func(i int) bool { return fs[i].RVA > t }) - 1; i >= 0 && sec.Contains(fs[i].RVA) {
+			return sym{kind: skFunc, fn: int32(i), off: int64(t - fs[i].RVA), rva: fs[i].RVA}
+		}
 		return sym{kind: skSection, name: sec.Name, off: int64(t - sec.RVA), rva: sec.RVA}
 	}
 	if isTLSSection(sec.Name) {
