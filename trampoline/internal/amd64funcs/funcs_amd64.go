@@ -76,7 +76,8 @@ func addresses() *[nfuncs]uintptr
 
 const nfuncs = 22
 
-// Address of the Replacement function used by the detour tests: it calls
+// ReplacementAddr returns the address of the Replacement function used by the
+// detour tests: it calls
 // the function pointer set by SetReplacementTarget with its argument and
 // adds 1000.
 func ReplacementAddr() uintptr { return addresses()[18] }
