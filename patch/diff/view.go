@@ -217,13 +217,12 @@ func (v *view) nextBound(rva uint32) uint32 {
 	return ^uint32(0)
 }
 
-// dataSymbol returns the data symbol covering rva: the nearest symbol at or
-// before it in the same section (within its size when the format records
-// one).
+// dataSymbol returns the data symbol covering rva: a sized symbol that
+// contains it (ELF), else the nearest symbol at or before it in the same
+// section (COFF symbols carry no size).
 func (v *view) dataSymbol(rva uint32, sec *image.Section) (image.Symbol, bool) {
 	ds := v.dataSyms
 	i := sort.Search(len(ds), func(i int) bool { return ds[i].RVA > rva }) - 1
-	// Prefer a sized symbol that covers rva; else the nearest start.
 	for j := i; j >= 0 && j > i-4; j-- {
 		s := ds[j]
 		if !sec.Contains(s.RVA) {
@@ -234,9 +233,7 @@ func (v *view) dataSymbol(rva uint32, sec *image.Section) (image.Symbol, bool) {
 		}
 	}
 	if i >= 0 && sec.Contains(ds[i].RVA) {
-		if ds[i].Size == 0 || rva-ds[i].RVA < ds[i].Size || ds[i].Size > 0 {
-			return ds[i], true
-		}
+		return ds[i], true
 	}
 	return image.Symbol{}, false
 }
