@@ -25,7 +25,7 @@ export PATH="/usr/local/go/bin:$PATH"
 count=${BENCHCOUNT:-10}
 benchtime=${BENCHTIME:-}
 pkgs=${BENCHPKGS:-./...}
-winpkgs=${BENCHWINPKGS:-./internal/proc/windows}
+winpkgs=${BENCHWINPKGS:-./internal/proc/windows ./examples/selfpatch}
 out=${OUT:-BENCHMARKS.md}
 raw=build/bench
 gobin="$(go env GOPATH)/bin"
@@ -137,11 +137,16 @@ $table
 - \`internal/proc/ptrace\` (Linux) and \`internal/proc/windows\`: the back-ends'
   costs that make up a commit's pause: stop and resume every thread of a child
   with 1 and 8 threads, a 16-byte code write, an injected allocation.
+- \`examples/selfpatch\` \`BenchmarkCall\`: the per-call cost of a redirection
+  made by \`patch.Self\` (the call goes through the entry jump) against calling
+  the replacement directly. \`BenchmarkApplyRollback\`: one in-process
+  transaction of one function, committed and rolled back (on Linux nothing
+  stops; on Windows every other thread is suspended for the commit).
 - Not measured yet, planned: the commit pause of a whole transaction for 1, 100
-  and 1000 functions; per-call overhead after redirection against a direct
-  call; in-process apply+rollback against gomonkey. They arrive with the
-  transaction's benchmarks and appear here by themselves (a sub-benchmark named
-  \`direct\` or \`gomonkey\` is taken as the baseline).
+  and 1000 functions per back-end; in-process apply+rollback against gomonkey
+  (a dependency the library does not take: it needs a separate module). They
+  appear here by themselves when added (a sub-benchmark named \`direct\` or
+  \`gomonkey\` is taken as the baseline).
 - linux/arm64 is not benchmarked: under qemu-user its times measure the
   emulator. $winnote
 
