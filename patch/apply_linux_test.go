@@ -1,0 +1,323 @@
+//go:build linux && amd64
+
+package patch_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/seed3bccf95f/hotpatch/image"
+	"github.com/seed3bccf95f/hotpatch/internal/fixtures"
+	"github.com/seed3bccf95f/hotpatch/internal/testenv"
+	"github.com/seed3bccf95f/hotpatch/patch"
+	"github.com/seed3bccf95f/hotpatch/patch/pkg"
+	"github.com/seed3bccf95f/hotpatch/verify"
+)
+
+func needNativePtrace(t testing.TB) {
+	t.Helper()
+	if testenv.Emulated() {
+		t.Skip("ptrace runs natively on linux/amd64 only (qemu-user cannot ptrace)")
+	}
+}
+
+// elfChild is a running fixture program (testdata/bin/c-v1-amd64.elf).
+type elfChild struct {
+	cmd *exec.Cmd
+	lr  *lineReader
+}
+
+func startELF(t testing.TB, name string, interval int) *elfChild {
+	t.Helper()
+	cmd := exec.Command(fixtures.Path(t, name), "1000000", strconv.Itoa(interval))
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	// Registered first, so it runs after the target's Close (a tracer must
+	// not wait for its tracee).
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	return &elfChild{cmd: cmd, lr: readLines(out)}
+}
+
+func attach(t testing.TB, pid int) *patch.Target {
+	t.Helper()
+	tgt, err := patch.AttachLinux(context.Background(), pid)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = tgt.Close() })
+	return tgt
+}
+
+// procSnapshot is every mapping of a process (range, protection, path) and
+// the bytes of every non-writable mapping of one file: what a refusal or a
+// revert must leave exactly as it was.
+type procSnapshot struct {
+	maps  []string
+	bytes map[string][]byte
+}
+
+func snapshotProc(t testing.TB, pid int, path string) procSnapshot {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
+	require.NoError(t, err)
+	mem, err := os.Open(fmt.Sprintf("/proc/%d/mem", pid))
+	require.NoError(t, err)
+	defer mem.Close()
+	s := procSnapshot{bytes: map[string][]byte{}}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 6 && f[5] == "[stack]" {
+			continue // its start moves with the kernel's stack guard accounting
+		}
+		s.maps = append(s.maps, strings.Join(f, " "))
+		if len(f) < 6 || f[5] != path || f[1][1] == 'w' {
+			continue
+		}
+		lo, hi, _ := strings.Cut(f[0], "-")
+		a, _ := strconv.ParseUint(lo, 16, 64)
+		b, _ := strconv.ParseUint(hi, 16, 64)
+		buf := make([]byte, b-a)
+		_, err := mem.ReadAt(buf, int64(a))
+		require.NoError(t, err, "reading %s", line)
+		s.bytes[f[0]+" "+f[1]] = buf
+	}
+	return s
+}
+
+func requireSameProc(t testing.TB, want, got procSnapshot, what string) {
+	t.Helper()
+	require.Equal(t, want.maps, got.maps, "%s: mappings changed", what)
+	require.Equal(t, len(want.bytes), len(got.bytes), "%s", what)
+	for k, b := range want.bytes {
+		require.True(t, string(b) == string(got.bytes[k]), "%s: bytes of %s changed", what, k)
+	}
+}
+
+// TestApplyLinuxEndToEnd is issue 6's proof on Linux x86-64: a running gcc
+// v1 is patched to v2 through ptrace with a package built here, keeps its
+// pid and counter, prints v2's results, refuses every package that does not
+// fit without changing a byte, and is reverted to v1 by another agent
+// process that has only the package and what the target records.
+func TestApplyLinuxEndToEnd(t *testing.T) {
+	needNativePtrace(t)
+	fp := buildFixturePackage(t, "c-v1-amd64.elf", "c-v2-amd64.elf", pkg.BuildOptions{})
+	child := startELF(t, "c-v1-amd64.elf", 20)
+	pid := child.cmd.Process.Pid
+	chk := newModelChecker()
+	for range 3 {
+		require.Equal(t, "v1", chk.feed(t, child.lr.next(t)))
+	}
+	require.EqualValues(t, pid, chk.pid)
+	path, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	tgt := attach(t, pid)
+	before := snapshotProc(t, pid, path)
+
+	// Refusals, each leaving the process byte-identical.
+	t.Run("refusals", func(t *testing.T) {
+		refuse := func(t *testing.T, p *pkg.Package, check func(t *testing.T, err error)) {
+			t.Helper()
+			_, err := patch.Apply(ctx, tgt, p, patch.ApplyOptions{})
+			require.Error(t, err)
+			check(t, err)
+			requireSameProc(t, before, snapshotProc(t, pid, path), err.Error())
+		}
+		t.Run("another build", func(t *testing.T) {
+			other := buildFixturePackage(t, "c-v1-rebuilt-amd64.elf", "c-v2-amd64.elf", pkg.BuildOptions{Module: "c-v1-amd64.elf"})
+			refuse(t, other.p, func(t *testing.T, err error) {
+				require.ErrorIs(t, err, patch.ErrNoModule)
+				var nm *patch.NoModuleError
+				require.ErrorAs(t, err, &nm)
+				var im *image.IdentityMismatchError
+				require.ErrorAs(t, err, &im)
+				require.Equal(t, "BuildID", im.Field)
+				require.Equal(t, fmt.Sprintf("%x", other.p.Base.Identity.BuildID), im.Want)
+				require.Equal(t, fmt.Sprintf("%x", fp.p.Base.Identity.BuildID), im.Got)
+				require.Contains(t, err.Error(), "c-v1-amd64.elf")
+			})
+		})
+		t.Run("skipped sequence", func(t *testing.T) {
+			two := buildFixturePackage(t, "c-v1-amd64.elf", "c-v2-amd64.elf", pkg.BuildOptions{Sequence: 2})
+			refuse(t, two.p, func(t *testing.T, err error) {
+				var se *patch.SequenceError
+				require.ErrorAs(t, err, &se)
+				require.ErrorIs(t, err, patch.ErrSequence)
+				require.Equal(t, patch.SequenceError{Module: "c-v1-amd64.elf", Sequence: 2, Requires: 1, Applied: 0}, *se)
+			})
+		})
+		t.Run("unsigned", func(t *testing.T) {
+			u, err := pkg.Load(fp.data, pkg.LoadOptions{TrustedKeys: []ed25519.PublicKey{fp.pub}})
+			require.NoError(t, err)
+			u.Unsign()
+			refuse(t, u, func(t *testing.T, err error) { require.ErrorIs(t, err, pkg.ErrUnsigned) })
+		})
+		// A tampered package or a wrong key never gets as far as Apply:
+		// Load refuses it before interpreting the body.
+		t.Run("tampered", func(t *testing.T) {
+			bad := append([]byte(nil), fp.data...)
+			bad[len(bad)/2] ^= 1
+			_, err := pkg.Load(bad, pkg.LoadOptions{TrustedKeys: []ed25519.PublicKey{fp.pub}})
+			require.ErrorIs(t, err, pkg.ErrSignature)
+			requireSameProc(t, before, snapshotProc(t, pid, path), "tampered")
+		})
+		t.Run("wrong key", func(t *testing.T) {
+			other := buildFixturePackage(t, "c-v1-amd64.elf", "c-v2-amd64.elf", pkg.BuildOptions{})
+			_, err := pkg.Load(fp.data, pkg.LoadOptions{TrustedKeys: []ed25519.PublicKey{other.pub}})
+			require.ErrorIs(t, err, pkg.ErrSignature)
+			requireSameProc(t, before, snapshotProc(t, pid, path), "wrong key")
+		})
+		t.Run("hooked by someone else", func(t *testing.T) {
+			// Another tool redirects greeting() (which the package replaces)
+			// to label(): greet then prints "odd" or "even".
+			greet := functionRVA(t, fp.old, "greeting")
+			label := functionRVA(t, fp.old, "label")
+			mods, err := tgt.Modules()
+			require.NoError(t, err)
+			var base uint64
+			for _, m := range mods {
+				if m.Path == path {
+					base = m.Base
+				}
+			}
+			require.NotZero(t, base)
+			hook := tgt.Begin(patch.Options{})
+			require.NoError(t, hook.Redirect(patch.Function{Name: "greeting", Addr: base + uint64(greet.RVA), Size: uint64(greet.Size)}, base+uint64(label.RVA)))
+			hooked, err := hook.Commit(ctx)
+			require.NoError(t, err)
+			chk.drain(t, child.lr, "v1")
+			chk.anyGreet = true
+			for l := child.lr.next(t); ; l = child.lr.next(t) {
+				require.Equal(t, "v1", chk.feed(t, l))
+				if l.Greet == "odd" || l.Greet == "even" {
+					break // the foreign hook is live
+				}
+			}
+			mid := snapshotProc(t, pid, path)
+			_, err = patch.Apply(ctx, tgt, fp.p, patch.ApplyOptions{})
+			var pe *verify.PreImageError
+			require.ErrorAs(t, err, &pe, "%v", err)
+			require.Equal(t, "greeting", pe.Symbol)
+			require.Equal(t, base+uint64(greet.RVA), pe.Addr)
+			require.Equal(t, byte(0xe9), pe.Got[0])
+			requireSameProc(t, mid, snapshotProc(t, pid, path), "hooked")
+			require.NoError(t, hooked.Rollback(ctx))
+			for l := child.lr.next(t); ; l = child.lr.next(t) {
+				require.Equal(t, "v1", chk.feed(t, l))
+				if l.Greet == "hello from v1" {
+					break
+				}
+			}
+			chk.anyGreet = false
+			requireSameProc(t, before, snapshotProc(t, pid, path), "hook rolled back")
+		})
+	})
+	require.False(t, t.Failed())
+
+	// Apply: v2 from the next line on, same pid, counter continuing.
+	chk.drain(t, child.lr, "v1")
+	ap, err := patch.Apply(ctx, tgt, fp.p, patch.ApplyOptions{})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, ap.Record.Sequence)
+	require.Len(t, ap.Record.Functions, len(fp.p.Functions)-countNew(fp.p))
+	chk.until(t, child.lr, "v1", "v2", 5)
+	t.Logf("applied %d functions (pause %v, %d attempts) at line %d", len(ap.Record.Functions), ap.Pause, ap.Attempts, chk.last)
+
+	// The applied set is visible, and a second Apply is out of sequence.
+	mod, recs, err := patch.AppliedSet(tgt, fp.p)
+	require.NoError(t, err)
+	require.Equal(t, path, mod.Path)
+	require.Len(t, recs, 1)
+	require.Equal(t, ap.Record, recs[0])
+	_, err = patch.Apply(ctx, tgt, fp.p, patch.ApplyOptions{})
+	require.ErrorIs(t, err, patch.ErrSequence)
+
+	// Another agent process reverts it, with the package file only.
+	require.NoError(t, tgt.Close())
+	dir := t.TempDir()
+	file := dir + "/fix.hpk"
+	require.NoError(t, os.WriteFile(file, fp.data, 0o600))
+	agent := exec.Command(os.Args[0], "-test.run=^TestApplyAgentHelper$", "-test.v")
+	agent.Env = append(os.Environ(), "HOTPATCH_AGENT_PID="+strconv.Itoa(pid), "HOTPATCH_AGENT_PKG="+file,
+		"HOTPATCH_AGENT_KEY="+string(pkg.MarshalPublicKeyText(fp.pub)), "HOTPATCH_AGENT_OP=revert")
+	out, err := agent.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "reverted sequence 1")
+	chk.until(t, child.lr, "v2", "v1", 5)
+	requireSameProc(t, before, snapshotProc(t, pid, path), "reverted")
+
+	// And applied again from scratch by a new Target, then reverted by it.
+	tgt2 := attach(t, pid)
+	ap2, err := patch.Apply(ctx, tgt2, fp.p, patch.ApplyOptions{})
+	require.NoError(t, err)
+	chk.until(t, child.lr, "v1", "v2", 3)
+	require.NoError(t, ap2.Revert(ctx, patch.ApplyOptions{}))
+	chk.until(t, child.lr, "v2", "v1", 3)
+	requireSameProc(t, before, snapshotProc(t, pid, path), "reverted again")
+	_, _, err = patch.AppliedSet(tgt2, fp.p)
+	require.NoError(t, err)
+	err = patch.Revert(ctx, tgt2, fp.p, patch.ApplyOptions{})
+	require.ErrorIs(t, err, patch.ErrNotApplied)
+}
+
+func countNew(p *pkg.Package) int {
+	n := 0
+	for _, f := range p.Functions {
+		if f.New {
+			n++
+		}
+	}
+	return n
+}
+
+// TestApplyAgentHelper is the second agent run of TestApplyLinuxEndToEnd:
+// a separate process that attaches, loads the package and reverts it.
+func TestApplyAgentHelper(t *testing.T) {
+	pidStr := os.Getenv("HOTPATCH_AGENT_PID")
+	if pidStr == "" {
+		t.Skip("run by TestApplyLinuxEndToEnd as a separate agent process")
+	}
+	pid, err := strconv.Atoi(pidStr)
+	require.NoError(t, err)
+	data, err := os.ReadFile(os.Getenv("HOTPATCH_AGENT_PKG"))
+	require.NoError(t, err)
+	pub, err := pkg.ParsePublicKey([]byte(os.Getenv("HOTPATCH_AGENT_KEY")))
+	require.NoError(t, err)
+	p, err := pkg.Load(data, pkg.LoadOptions{TrustedKeys: []ed25519.PublicKey{pub}})
+	require.NoError(t, err)
+	tgt, err := patch.AttachLinux(context.Background(), pid)
+	require.NoError(t, err)
+	defer tgt.Close()
+	_, recs, err := patch.AppliedSet(tgt, p)
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err = patch.Revert(ctx, tgt, p, patch.ApplyOptions{})
+	if err != nil && errors.Is(err, patch.ErrBusy) {
+		t.Fatalf("busy: %v", err)
+	}
+	require.NoError(t, err)
+	fmt.Printf("reverted sequence %d\n", recs[0].Sequence)
+}
+
+func functionRVA(t testing.TB, img *image.Image, name string) *image.Function {
+	t.Helper()
+	f, ok := img.FunctionByName(name)
+	require.True(t, ok, "no function %s", name)
+	return f
+}

@@ -1,0 +1,185 @@
+//go:build (linux && amd64) || (windows && amd64)
+
+package patch_test
+
+import (
+	"bufio"
+	"crypto/ed25519"
+	"crypto/rand"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/seed3bccf95f/hotpatch/image"
+	"github.com/seed3bccf95f/hotpatch/internal/fixtures"
+	"github.com/seed3bccf95f/hotpatch/patch/diff"
+	"github.com/seed3bccf95f/hotpatch/patch/pkg"
+)
+
+// fixturePackage is a package built from a fixture pair, the way an operator
+// makes one: diff, Build, Sign, Marshal; then loaded back with the key.
+type fixturePackage struct {
+	old  *image.Image
+	data []byte // the signed file
+	pub  ed25519.PublicKey
+	priv ed25519.PrivateKey
+	p    *pkg.Package // Load(data)
+}
+
+func buildFixturePackage(t testing.TB, v1, v2 string, opts pkg.BuildOptions) *fixturePackage {
+	t.Helper()
+	old, err := image.Open(fixtures.Path(t, v1))
+	require.NoError(t, err)
+	nw, err := image.Open(fixtures.Path(t, v2))
+	require.NoError(t, err)
+	rep, err := diff.Compare(old, nw, nil)
+	require.NoError(t, err)
+	if opts.Module == "" {
+		opts.Module = v1
+	}
+	p, refused, err := pkg.Build(old, nw, rep, opts)
+	require.NoError(t, err)
+	require.Empty(t, refused)
+	pub, priv, err := pkg.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	require.NoError(t, p.Sign(priv))
+	data, err := p.Marshal()
+	require.NoError(t, err)
+	loaded, err := pkg.Load(data, pkg.LoadOptions{TrustedKeys: []ed25519.PublicKey{pub}})
+	require.NoError(t, err)
+	return &fixturePackage{old: old, data: data, pub: pub, priv: priv, p: loaded}
+}
+
+// lineReader delivers a fixture program's printed lines.
+type lineReader struct {
+	lines chan string
+}
+
+func readLines(r io.Reader) *lineReader {
+	lr := &lineReader{lines: make(chan string, 1<<16)}
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			lr.lines <- sc.Text()
+		}
+		close(lr.lines)
+	}()
+	return lr
+}
+
+// next returns the next line; the bound is a hang guard (Wine can be slow),
+// not a timing assertion.
+func (lr *lineReader) next(t testing.TB) fixtures.Line {
+	t.Helper()
+	select {
+	case s, ok := <-lr.lines:
+		require.True(t, ok, "the fixture program stopped printing")
+		l, err := fixtures.ParseLine(s)
+		require.NoError(t, err)
+		return l
+	case <-time.After(2 * time.Minute):
+		t.Fatal("no line from the fixture program for 2 minutes")
+		return fixtures.Line{}
+	}
+}
+
+// modelChecker checks every line a fixture program prints against
+// fixtures.Model, in order: the counter goes up by one each line, the pid
+// stays, and each line is the model's for the current version. At a switch
+// the one line printed while the switch happened may mix both versions
+// field by field; the state is then taken from it.
+type modelChecker struct {
+	pid      int64
+	last     int64
+	m        fixtures.Model
+	anyGreet bool // a foreign hook on greeting() is (or was just) live
+	lines    int
+}
+
+func newModelChecker() *modelChecker {
+	return &modelChecker{pid: -1, last: -1, m: fixtures.Model{Version: "v1"}}
+}
+
+// feed checks l and reports which version it matched ("v1", "v2" or
+// "mixed").
+func (c *modelChecker) feed(t testing.TB, l fixtures.Line) string {
+	t.Helper()
+	c.lines++
+	if c.pid < 0 {
+		c.pid = l.PID
+	}
+	require.Equal(t, c.pid, l.PID, "pid changed: %s", l)
+	if c.last >= 0 {
+		require.Equal(t, c.last+1, l.N, "counter did not keep counting: %s", l)
+	} else {
+		require.Zero(t, l.N, "first line")
+	}
+	c.last = l.N
+	v1, v2 := c.m, c.m
+	v1.Version, v2.Version = "v1", "v2"
+	w1, w2 := v1.Next(l.N), v2.Next(l.N)
+	if c.anyGreet {
+		w1.Greet, w2.Greet = l.Greet, l.Greet
+	}
+	w1.PID, w2.PID = l.PID, l.PID
+	switch {
+	case l == w1 && (l != w2 || c.m.Version == "v1"):
+		c.m = v1
+		return "v1"
+	case l == w2:
+		c.m = v2
+		return "v2"
+	}
+	// A line printed while the entries switched: each field is one
+	// version's.
+	for _, k := range []string{"greet", "leaf", "zero", "slot", "rec", "total", "hits", "scale", "disp", "fib", "moved", "callee", "label", "class"} {
+		got, _ := l.Field(k)
+		a, _ := w1.Field(k)
+		b, _ := w2.Field(k)
+		require.True(t, got == a || got == b, "line %s: field %s=%s is neither v1's %s nor v2's %s\nv1: %s\nv2: %s", l, k, got, a, b, w1, w2)
+	}
+	c.m.Total, c.m.Hits = l.Total, l.Hits
+	return "mixed"
+}
+
+// until feeds lines until one matches version want, then requires n more
+// lines of that version; at most one mixed line may come before.
+func (c *modelChecker) until(t testing.TB, lr *lineReader, from, want string, n int) {
+	t.Helper()
+	mixed := 0
+	for {
+		got := c.feed(t, lr.next(t))
+		if got == want {
+			break
+		}
+		if got == "mixed" {
+			mixed++
+			require.LessOrEqual(t, mixed, 1, "more than one mixed line switching to %s", want)
+			continue
+		}
+		require.Equal(t, from, got, "switching from %s to %s", from, want)
+	}
+	for range n {
+		require.Equal(t, want, c.feed(t, lr.next(t)))
+	}
+}
+
+// drain feeds every line already read (without waiting).
+func (c *modelChecker) drain(t testing.TB, lr *lineReader, want string) {
+	t.Helper()
+	for {
+		select {
+		case s, ok := <-lr.lines:
+			if !ok {
+				return
+			}
+			l, err := fixtures.ParseLine(s)
+			require.NoError(t, err)
+			require.Equal(t, want, c.feed(t, l))
+		default:
+			return
+		}
+	}
+}
