@@ -68,7 +68,7 @@ func (e *env) progress(format string, args ...any) {
 
 // commands lists every subcommand in the order `hotpatch -h` shows them. A
 // command is listed only once the library parts it needs exist.
-var commands = []*command{inspectCommand, diffCommand, keygenCommand, buildCommand, showCommand}
+var commands = []*command{inspectCommand, diffCommand, keygenCommand, buildCommand, showCommand, applyCommand, statusCommand, revertCommand}
 
 func lookup(name string) *command {
 	for _, c := range commands {

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/seed3bccf95f/hotpatch/patch"
+	"github.com/seed3bccf95f/hotpatch/patch/pkg"
+)
+
+// targetFlags are the flags apply, revert and status share: which process,
+// which keys to trust, how long to keep trying.
+type targetFlags struct {
+	pid      *int
+	keys     stringList
+	unsigned *bool
+	strict   *bool
+	timeout  *time.Duration
+}
+
+func addTargetFlags(fs *flag.FlagSet) *targetFlags {
+	tf := &targetFlags{
+		pid:      fs.Int("pid", 0, "process `id` of the target (required)"),
+		unsigned: fs.Bool("unsigned", false, "accept an unsigned package"),
+		strict:   fs.Bool("strict", false, "also refuse while a stack holds a return address into a replaced function"),
+		timeout:  fs.Duration("timeout", 30*time.Second, "give up when threads stay in the way this long"),
+	}
+	fs.Var(&tf.keys, "key", "trusted public key `file` (repeatable)")
+	return tf
+}
+
+// open loads the package (signature first) and attaches to the process.
+func (tf *targetFlags) open(ctx context.Context, e *env, path string) (*patch.Target, *pkg.Package, error) {
+	if *tf.pid <= 0 {
+		return nil, nil, usageError("-pid is required")
+	}
+	opts := pkg.LoadOptions{AllowUnsigned: *tf.unsigned}
+	for _, k := range tf.keys {
+		data, err := os.ReadFile(k)
+		if err != nil {
+			return nil, nil, err
+		}
+		pub, err := pkg.ParsePublicKey(data)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", k, err)
+		}
+		opts.TrustedKeys = append(opts.TrustedKeys, pub)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := pkg.Load(data, opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	t, err := attach(ctx, *tf.pid)
+	if err != nil {
+		return nil, nil, err
+	}
+	e.progress("attached to process %d", *tf.pid)
+	return t, p, nil
+}
+
+// attach opens process pid with this OS's back-end.
+func attach(ctx context.Context, pid int) (*patch.Target, error) {
+	if runtime.GOOS == "windows" {
+		return patch.OpenWindows(pid)
+	}
+	return patch.AttachLinux(ctx, pid)
+}
+
+func (tf *targetFlags) applyOptions() patch.ApplyOptions {
+	return patch.ApplyOptions{Tx: patch.Options{Strict: *tf.strict}, AllowUnsigned: *tf.unsigned}
+}
+
+var applyCommand = &command{
+	name:  "apply",
+	args:  "PACKAGE",
+	short: "apply a package to a running process",
+	long: `Apply loads PACKAGE (its signature verified against -key first), attaches
+to process -pid (Linux: ptrace; Windows: OpenProcess), finds the module the
+package was built for by identity (headers, then the code hash), checks the
+sequence and every replaced function's bytes, and redirects every replaced
+function to its new body in one transaction, with the process's threads
+stopped. Any refusal or failure leaves the process exactly as it was.
+The process keeps running throughout; revert undoes it.`,
+	nargs: 1,
+	setup: func(fs *flag.FlagSet) func(*env, []string) error {
+		tf := addTargetFlags(fs)
+		return func(e *env, args []string) error {
+			ctx, cancel := context.WithTimeout(context.Background(), *tf.timeout)
+			defer cancel()
+			t, p, err := tf.open(ctx, e, args[0])
+			if err != nil {
+				return err
+			}
+			defer t.Close()
+			a, err := patch.Apply(ctx, t, p, tf.applyOptions())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "applied %s (sequence %d) to process %d: %s at %#x, %d functions redirected, threads stopped %v (%d attempts)\n",
+				args[0], p.Sequence, t.PID(), a.Module.Name, a.Module.Base, len(a.Record.Functions), a.Pause.Round(time.Microsecond), a.Attempts)
+			return nil
+		}
+	},
+}
+
+var revertCommand = &command{
+	name:  "revert",
+	args:  "PACKAGE",
+	short: "undo an applied package in a running process",
+	long: `Revert attaches to process -pid, finds the module PACKAGE applies to and the
+record the package left in the process when it was applied, and restores
+the original bytes of every redirected function (checking that each entry
+still holds the jump it wrote), then frees the patch memory. Packages revert
+newest first. It may run in another agent process than the one that applied
+the package.`,
+	nargs: 1,
+	setup: func(fs *flag.FlagSet) func(*env, []string) error {
+		tf := addTargetFlags(fs)
+		return func(e *env, args []string) error {
+			ctx, cancel := context.WithTimeout(context.Background(), *tf.timeout)
+			defer cancel()
+			t, p, err := tf.open(ctx, e, args[0])
+			if err != nil {
+				return err
+			}
+			defer t.Close()
+			if err := patch.Revert(ctx, t, p, tf.applyOptions()); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "reverted %s (sequence %d) in process %d\n", args[0], p.Sequence, t.PID())
+			return nil
+		}
+	},
+}
+
+var statusCommand = &command{
+	name:  "status",
+	args:  "PACKAGE",
+	short: "which packages a running process has applied",
+	long: `Status attaches to process -pid, finds the module PACKAGE was built for, and
+lists the packages applied to that module as the process records them
+(sequence, signer, functions redirected, patch memory). It writes nothing.`,
+	nargs: 1,
+	setup: func(fs *flag.FlagSet) func(*env, []string) error {
+		tf := addTargetFlags(fs)
+		return func(e *env, args []string) error {
+			ctx, cancel := context.WithTimeout(context.Background(), *tf.timeout)
+			defer cancel()
+			t, p, err := tf.open(ctx, e, args[0])
+			if err != nil {
+				return err
+			}
+			defer t.Close()
+			m, recs, err := patch.AppliedSet(t, p)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "process %d: %s at %#x: %d packages applied\n", t.PID(), m.Name, m.Base, len(recs))
+			for _, r := range recs {
+				signer := "unsigned"
+				if r.KeyID != (pkg.KeyID{}) {
+					signer = "signed by " + r.KeyID.String()
+				}
+				fmt.Fprintf(e.stdout, "  sequence %d (requires %d), %s, %d functions, patch memory %#x (%d bytes)\n",
+					r.Sequence, r.Requires, signer, len(r.Functions), r.Region, r.RegionSize)
+			}
+			return nil
+		}
+	},
+}
