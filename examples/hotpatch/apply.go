@@ -81,7 +81,7 @@ func (tf *targetFlags) applyOptions() patch.ApplyOptions {
 var applyCommand = &command{
 	name:  "apply",
 	args:  "PACKAGE",
-	short: "apply a package to a running process",
+	short: "apply a package to running process -pid N",
 	long: `Apply loads PACKAGE (its signature verified against -key first), attaches
 to process -pid (Linux: ptrace; Windows: OpenProcess), finds the module the
 package was built for by identity (headers, then the code hash), checks the
@@ -114,7 +114,7 @@ The process keeps running throughout; revert undoes it.`,
 var revertCommand = &command{
 	name:  "revert",
 	args:  "PACKAGE",
-	short: "undo an applied package in a running process",
+	short: "undo an applied package in process -pid N",
 	long: `Revert attaches to process -pid, finds the module PACKAGE applies to and the
 record the package left in the process when it was applied, and restores
 the original bytes of every redirected function (checking that each entry
@@ -144,7 +144,7 @@ the package.`,
 var statusCommand = &command{
 	name:  "status",
 	args:  "PACKAGE",
-	short: "which packages a running process has applied",
+	short: "which packages process -pid N has applied",
 	long: `Status attaches to process -pid, finds the module PACKAGE was built for, and
 lists the packages applied to that module as the process records them
 (sequence, signer, functions redirected, patch memory). It writes nothing.`,

@@ -1,7 +1,8 @@
 // Command hotpatch is the operator's tool beside an agent that embeds the
 // hotpatch library: it shows what the library sees in a module, which
 // functions differ between two builds of it, and builds, signs and shows
-// the patch packages an agent applies.
+// the patch packages an agent applies, and applies, lists and reverts them
+// in a running process.
 //
 // Usage:
 //
@@ -14,6 +15,9 @@
 //	keygen NAME       an ed25519 key pair for signing packages
 //	build OLD NEW     a signed patch package from two builds
 //	show PACKAGE      verify a package's signature and print what it carries
+//	apply PACKAGE     apply a package to a running process (-pid)
+//	status PACKAGE    which packages a running process has applied
+//	revert PACKAGE    undo an applied package in a running process
 //	help [COMMAND]    this text, or the usage and flags of one command
 //
 // Exit status: 0 on success, 1 when the operation fails (one line on stderr:
@@ -153,7 +157,8 @@ func (c *command) usage(w io.Writer, fs *flag.FlagSet) {
 
 func mainUsage(w io.Writer) {
 	fmt.Fprintf(w, `hotpatch shows what the hotpatch library sees in a module, which functions
-changed between two builds of it, and builds, signs and shows patch packages.
+changed between two builds of it, builds and signs patch packages, and applies
+and reverts them in running processes.
 
 usage: hotpatch <command> [flags] [arguments]
 

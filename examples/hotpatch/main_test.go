@@ -141,6 +141,8 @@ func TestUsage(t *testing.T) {
 		{name: "help", args: []string{"help"}, code: exitOK, stdout: []string{"usage: hotpatch <command>"}},
 		{name: "help diff", args: []string{"help", "diff"}, code: exitOK, stdout: []string{"usage: hotpatch diff [flags] OLD NEW", "-json", "-refs"}},
 		{name: "inspect -h", args: []string{"inspect", "-h"}, code: exitOK, stdout: []string{"usage: hotpatch inspect [flags] IMAGE", "-functions", "-json"}},
+		{name: "apply without -pid", args: []string{"apply", exe}, code: exitUsage, stderr: []string{"hotpatch apply: -pid is required", "usage: hotpatch apply [flags] PACKAGE"}, noStdout: true},
+		{name: "revert without -pid", args: []string{"revert", exe}, code: exitUsage, stderr: []string{"hotpatch revert: -pid is required"}, noStdout: true},
 		{name: "help unknown", args: []string{"help", "frobnicate"}, code: exitUsage, stderr: []string{`unknown command "frobnicate"`}, noStdout: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
