@@ -25,7 +25,7 @@ export PATH="/usr/local/go/bin:$PATH"
 count=${BENCHCOUNT:-10}
 benchtime=${BENCHTIME:-}
 pkgs=${BENCHPKGS:-./...}
-winpkgs=${BENCHWINPKGS:-./internal/proc/windows ./examples/selfpatch}
+winpkgs=${BENCHWINPKGS:-./internal/proc/windows ./examples/selfpatch ./examples/livepatch}
 out=${OUT:-BENCHMARKS.md}
 raw=build/bench
 gobin="$(go env GOPATH)/bin"
@@ -142,6 +142,9 @@ $table
   the replacement directly. \`BenchmarkApplyRollback\`: one in-process
   transaction of one function, committed and rolled back (on Linux nothing
   stops; on Windows every other thread is suspended for the commit).
+- \`examples/livepatch\` \`BenchmarkApplyRevert\`: applying the fixture pair's
+  package (5 functions) to a running C program and reverting it, end to end;
+  pause-us is how long the program's threads were stopped for the apply.
 - Not measured yet, planned: the commit pause of a whole transaction for 1, 100
   and 1000 functions per back-end; in-process apply+rollback against gomonkey
   (a dependency the library does not take: it needs a separate module). They
