@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/seed3bccf95f/hotpatch/internal/proc"
 	"github.com/seed3bccf95f/hotpatch/patch/pkg"
 	"github.com/seed3bccf95f/hotpatch/trampoline"
 )
@@ -57,6 +58,12 @@ func (s *appliedSet) originals() []pkg.Original {
 	return out
 }
 
+// regionLister is a back-end that lists its mappings itself (a test
+// back-end); others are enumerated per OS (privateRegions).
+type regionLister interface {
+	Regions() ([]proc.Region, error)
+}
+
 // readAppliedSet finds the applied records of module m (loaded at m.Base,
 // of the build with codeHash) in the target: every private readable mapping
 // within reach of the module that starts with pkg.AppliedMagic and parses
@@ -73,7 +80,19 @@ func readAppliedSet(t *Target, m Module, codeHash [32]byte) (*appliedSet, error)
 	if hi < m.Base {
 		hi = ^uint64(0)
 	}
-	starts, err := t.privateRegions(lo, hi)
+	var starts []uint64
+	var err error
+	if rl, ok := t.p.(regionLister); ok {
+		var regions []proc.Region
+		regions, err = rl.Regions()
+		for _, r := range regions {
+			if r.Base >= lo && r.Base < hi && r.Prot&proc.ProtRead != 0 {
+				starts = append(starts, r.Base)
+			}
+		}
+	} else {
+		starts, err = t.privateRegions(lo, hi)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("patch: scanning process %d for applied records: %w", t.PID(), err)
 	}
@@ -125,6 +144,7 @@ func readAppliedSet(t *Target, m Module, codeHash [32]byte) (*appliedSet, error)
 	for i := len(recs) - 1; i >= 0; i-- {
 		r := recs[i]
 		nLive, nStale := 0, 0
+		var staleRVA uint32
 		for _, f := range r.Functions {
 			addr := m.Base + uint64(f.OldRVA)
 			jump, err := trampoline.EncodeJump(t.arch, addr, f.Entry)
@@ -139,6 +159,9 @@ func readAppliedSet(t *Target, m Module, codeHash [32]byte) (*appliedSet, error)
 			case bytes.Equal(cur, jump):
 				nLive++
 			case bytes.Equal(cur, f.Original):
+				if nStale == 0 {
+					staleRVA = f.OldRVA
+				}
 				nStale++
 			default:
 				return nil, &RecordError{Region: r.Region, Sequence: r.Sequence, RVA: f.OldRVA, Why: fmt.Sprintf("the entry holds % x: neither the jump % x nor the original % x", cur, jump, f.Original)}
@@ -146,7 +169,7 @@ func readAppliedSet(t *Target, m Module, codeHash [32]byte) (*appliedSet, error)
 		}
 		switch {
 		case nLive > 0 && nStale > 0:
-			return nil, &RecordError{Region: r.Region, Sequence: r.Sequence, Why: fmt.Sprintf("%d entries redirected, %d not", nLive, nStale)}
+			return nil, &RecordError{Region: r.Region, Sequence: r.Sequence, RVA: staleRVA, Why: fmt.Sprintf("holds its original bytes while %d other entries of the record are redirected (%d not)", nLive, nStale)}
 		case nLive == 0:
 			continue // stale
 		}

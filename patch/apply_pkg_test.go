@@ -149,7 +149,10 @@ func (c *modelChecker) feed(t testing.TB, l fixtures.Line) string {
 func (c *modelChecker) until(t testing.TB, lr *lineReader, from, want string, n int) {
 	t.Helper()
 	mixed := 0
-	for {
+	for seen := 0; ; seen++ {
+		// A bound on lines (a minute of them at 20 ms), so that a switch
+		// that never comes fails instead of running the program out.
+		require.Less(t, seen, 3000, "still %s after 3000 lines", from)
 		got := c.feed(t, lr.next(t))
 		if got == want {
 			break
@@ -181,5 +184,33 @@ func (c *modelChecker) drain(t testing.TB, lr *lineReader, want string) {
 		default:
 			return
 		}
+	}
+}
+
+// BenchmarkApplyBuild is the operator's side for a fixture pair: open both
+// builds, diff, Build, Sign and Marshal.
+func BenchmarkApplyBuild(b *testing.B) {
+	for _, pair := range [][2]string{{"c-v1-amd64.elf", "c-v2-amd64.elf"}, {"c-v1-amd64.exe", "c-v2-amd64.exe"}} {
+		b.Run(pair[0], func(b *testing.B) {
+			v1, v2 := fixtures.Path(b, pair[0]), fixtures.Path(b, pair[1])
+			_, priv, err := pkg.GenerateKey(rand.Reader)
+			require.NoError(b, err)
+			var size int
+			for b.Loop() {
+				old, err := image.Open(v1)
+				require.NoError(b, err)
+				nw, err := image.Open(v2)
+				require.NoError(b, err)
+				rep, err := diff.Compare(old, nw, nil)
+				require.NoError(b, err)
+				p, _, err := pkg.Build(old, nw, rep, pkg.BuildOptions{Module: pair[0]})
+				require.NoError(b, err)
+				require.NoError(b, p.Sign(priv))
+				data, err := p.Marshal()
+				require.NoError(b, err)
+				size = len(data)
+			}
+			b.ReportMetric(float64(size), "pkg-bytes")
+		})
 	}
 }

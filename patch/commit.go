@@ -82,11 +82,11 @@ func commitChange(ops []*op) *change {
 }
 
 // Rollback restores the exact original bytes of every function the
-// transaction changed and frees its trampolines. Stacked transactions roll
+// transaction changed. Its trampolines stay mapped (retired, see
+// FreeRetired), since a replacement may still be about to call one. Stacked transactions roll
 // back newest first: rolling back an older one while a newer one is applied
 // is an *OrderError (the newer one's pre-image would no longer hold).
-// A thread inside a trampoline is moved back to the original instruction;
-// one that stays in the way makes it back off and retry until ctx ends.
+// Threads inside a trampoline stay there (see rollbackChange).
 func (a *Applied) Rollback(ctx context.Context) error {
 	t := a.t
 	t.mu.Lock()
@@ -111,28 +111,29 @@ func (a *Applied) Rollback(ctx context.Context) error {
 		return err
 	}
 	for _, o := range a.ops {
-		if o.tramp != 0 {
-			_ = t.p.Free(o.tramp, o.trampSize)
+		if o.tramp == 0 {
+			continue
 		}
+		if old, ok := t.retired[o.fn.Addr]; ok && old.addr != o.tramp {
+			_ = t.p.Free(old.addr, old.size)
+		}
+		t.retired[o.fn.Addr] = retiredTramp{addr: o.tramp, size: o.trampSize, code: o.code}
 	}
 	a.rolled = true
 	t.applied = t.applied[:len(t.applied)-1]
 	return nil
 }
 
+// rollbackChange restores every entry. Threads inside a trampoline are left
+// there: the trampoline stays mapped (retired) and runs the original
+// prologue, then the original body, which the rollback leaves intact. Moving
+// them back would be wrong for a thread at the trampoline's first byte that
+// a replacement called: at the entry, the next commit would send it to the
+// replacement a second time.
 func rollbackChange(ops []*op) *change {
 	ch := &change{}
 	for _, o := range ops {
 		ch.sites = append(ch.sites, site{name: o.fn.Name, addr: o.fn.Addr, want: o.entry, put: o.orig})
-		if o.kind == opDetour {
-			r := verify.Range{Start: o.tramp, End: o.tramp + uint64(len(o.code)), Function: o.fn.Name + " (trampoline)", Bytes: o.code}
-			// A thread at the trampoline's first byte is inside memory
-			// about to be freed: widen the range by one byte below.
-			r.Start--
-			ch.busy = append(ch.busy, r)
-			ch.strict = append(ch.strict, r)
-			ch.moves = append(ch.moves, move{from: o.tramp, to: o.fn.Addr, bounds: o.bounds, reverse: true})
-		}
 	}
 	return ch
 }

@@ -198,7 +198,7 @@ func TestFakeTooShort(t *testing.T) {
 // TestFakeParkedEveryBoundary: a thread stopped at each instruction
 // boundary inside the bytes to overwrite. Redirect backs off until ctx ends
 // and names thread and function; Detour moves the thread into the
-// trampoline (and rollback moves it back).
+// trampoline, where rollback leaves it.
 func TestFakeParkedEveryBoundary(t *testing.T) {
 	for _, b := range f1Bounds {
 		pc := f1.Addr + uint64(b)
@@ -249,8 +249,11 @@ func TestFakeParkedEveryBoundary(t *testing.T) {
 			require.NotZero(t, want)
 			require.Equal(t, want, p.Threads[1].PC, "thread moved to the copy of its instruction")
 		}
+		moved := p.Threads[1].PC
 		require.NoError(t, a.Rollback(context.Background()))
-		require.Equal(t, pc, p.Threads[1].PC, "rollback moves the thread back")
+		require.Equal(t, moved, p.Threads[1].PC, "rollback leaves the thread in the (retired, mapped) trampoline")
+		require.Len(t, p.Snapshot(), len(before)+1, "the trampoline is retired, still mapped")
+		require.NoError(t, tg.FreeRetired())
 		require.Equal(t, before, p.Snapshot())
 	}
 }
@@ -317,6 +320,7 @@ func TestFakeStackedOrder(t *testing.T) {
 	require.Equal(t, a1.ID(), oe.ID)
 	require.Equal(t, a2.ID(), oe.Newest)
 	require.NoError(t, a2.Rollback(ctx))
+	require.NoError(t, tg.FreeRetired())
 	require.Equal(t, mid, p.Snapshot())
 	require.NoError(t, a1.Rollback(ctx))
 	require.Equal(t, before, p.Snapshot())
@@ -343,4 +347,27 @@ func TestFakeAbortFrees(t *testing.T) {
 	tx.Abort()
 	require.Equal(t, before, p.Snapshot())
 	require.ErrorIs(t, tx.Redirect(f2, r2), ErrTxDone)
+}
+
+// TestFakeRetiredReuse: a rolled-back detour's trampoline stays mapped (a
+// replacement may still call it) and the next detour of the function
+// reuses it.
+func TestFakeRetiredReuse(t *testing.T) {
+	p, tg := newFake(t)
+	ctx := context.Background()
+	var addrs []uint64
+	for i := 0; i < 3; i++ {
+		tx := tg.Begin(Options{})
+		tr, err := tx.Detour(f1, r1+uint64(i)*0x10)
+		require.NoError(t, err)
+		addrs = append(addrs, tr)
+		a, err := tx.Commit(ctx)
+		require.NoError(t, err)
+		require.NoError(t, a.Rollback(ctx))
+		require.Len(t, p.Maps, 3)
+	}
+	require.Equal(t, addrs[0], addrs[1])
+	require.Equal(t, addrs[0], addrs[2])
+	require.NoError(t, tg.FreeRetired())
+	require.Len(t, p.Maps, 2)
 }

@@ -23,11 +23,10 @@ type site struct {
 
 // move is a range threads may be moved out of instead of waiting for them:
 // a thread stopped at from+b.Old goes to to+b.New (a detour moving a thread
-// into its trampoline, a rollback moving it back).
+// into its trampoline).
 type move struct {
 	from, to uint64
 	bounds   []trampoline.Boundary
-	reverse  bool // match New, go to Old
 	skipZero bool // a thread at from+0 stays (it runs whatever is written there)
 }
 
@@ -239,9 +238,6 @@ func moveTarget(moves []move, pc uint64) (uint64, bool) {
 	for _, m := range moves {
 		for _, b := range m.bounds {
 			from, to := b.Old, b.New
-			if m.reverse {
-				from, to = b.New, b.Old
-			}
 			if from == 0 && m.skipZero {
 				continue
 			}

@@ -26,11 +26,19 @@ type Target struct {
 	// pads remembers the padding jump placed before a function (in-process
 	// x86-64), reused by later transactions: see concurrent.go.
 	pads map[uint64]*padSite
+	// retired holds trampolines of rolled-back detours, by function: see
+	// Rollback. A later detour of the same function reuses its own.
+	retired map[uint64]retiredTramp
+}
+
+type retiredTramp struct {
+	addr, size uint64
+	code       []byte
 }
 
 // newTarget wraps a back-end.
 func newTarget(p proc.Process) *Target {
-	return &Target{p: p, arch: p.Arch(), caps: p.Caps(), pads: map[uint64]*padSite{}}
+	return &Target{p: p, arch: p.Arch(), caps: p.Caps(), pads: map[uint64]*padSite{}, retired: map[uint64]retiredTramp{}}
 }
 
 // AttachLinux attaches to process pid through ptrace (Linux amd64; arm64
@@ -78,6 +86,26 @@ func (t *Target) Write(addr uint64, b []byte) error { return t.p.WriteAt(b, addr
 // Close releases the back-end (detaching from a remote process). Committed
 // transactions stay in place: roll them back first to undo them.
 func (t *Target) Close() error { return t.p.Close() }
+
+// FreeRetired unmaps the trampolines of rolled-back detours. Rollback keeps
+// them mapped because a replacement may still hold a trampoline's address
+// (loaded, not yet called) when the rollback happens: calling it after the
+// rollback still runs the original correctly, calling freed memory would
+// crash. Call FreeRetired once no replacement can run any more (its module
+// unloaded, or the process quiescent). Each function keeps at most one
+// retired trampoline, reused by its next detour.
+func (t *Target) FreeRetired() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var first error
+	for fn, r := range t.retired {
+		if err := t.p.Free(r.addr, r.size); err != nil && first == nil {
+			first = err
+		}
+		delete(t.retired, fn)
+	}
+	return first
+}
 
 // Options tune a transaction. The zero value is the default.
 type Options struct {

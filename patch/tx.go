@@ -1,6 +1,7 @@
 package patch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -155,6 +156,26 @@ func (tx *Tx) Detour(fn Function, to uint64) (uint64, error) {
 		reach = 128<<20 - 1<<16
 	}
 	const size = 4096
+	// The function's retired trampoline (from a rolled-back detour) is
+	// reused when its code is what this detour needs.
+	t.mu.Lock()
+	r, reuse := t.retired[fn.Addr]
+	if reuse {
+		delete(t.retired, fn.Addr)
+	}
+	t.mu.Unlock()
+	if reuse {
+		if d, err := trampoline.NewDetour(t.arch, fn.Addr, code, to, r.addr, &ropts); err == nil && bytes.Equal(d.Code, r.code) {
+			if err := t.readback(fn.Name, r.addr, d.Code); err == nil {
+				if orig, err := tx.preImage(fn, len(d.Original)); err == nil && verify.PreImage(fn.Addr, fn.Name, orig, d.Original) == nil {
+					tx.ops = append(tx.ops, &op{kind: opDetour, fn: fn, to: to, orig: orig, entry: d.Entry,
+						tramp: r.addr, trampSize: r.size, code: d.Code, bounds: d.Boundaries})
+					return r.addr, nil
+				}
+			}
+		}
+		_ = t.p.Free(r.addr, r.size)
+	}
 	tramp, err := t.p.AllocNear(context.Background(), fn.Addr, size, reach, proc.ProtRead|proc.ProtExec)
 	if err != nil {
 		return 0, &SiteError{Op: "alloc", Function: fn.Name, Addr: fn.Addr, Err: err}

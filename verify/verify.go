@@ -128,7 +128,7 @@ func StackScan(tid int, sp uint64, stack []byte, functions []Range, wordSize int
 			w = uint64(binary.LittleEndian.Uint32(stack[off:]))
 		}
 		for _, f := range functions {
-			if w > f.Start && w <= f.End {
+			if w > f.Start && w < f.End {
 				return &ActiveThreadError{TID: tid, PC: w, Function: f.Function, Stack: true, Slot: sp + uint64(off)}
 			}
 		}

@@ -122,7 +122,8 @@ func TestStackScan(t *testing.T) {
 	}{
 		{"clean", 0x7000, words(0, 0x999, 0x1000, 0x1101), 8, 0, 0},
 		{"return address", 0x7000, words(0, 0x1042), 8, 0x7008, 0x1042},
-		{"return at end", 0x7000, words(0x1100), 8, 0x7000, 0x1100},
+		{"next function's entry is not a return address", 0x7000, words(0x1100), 8, 0, 0},
+		{"last byte", 0x7000, words(0x10ff), 8, 0x7000, 0x10ff},
 		{"unaligned sp skips to aligned word", 0x7004, append([]byte{0, 0, 0, 0}, words(0x1010)...), 8, 0x7008, 0x1010},
 		{"4-byte words", 0x7000, []byte{0, 0, 0, 0, 0x10, 0x10, 0, 0}, 4, 0x7004, 0x1010},
 		{"partial word ignored", 0x7000, []byte{0x10, 0x10, 0, 0}, 8, 0, 0},
