@@ -424,3 +424,91 @@ func drain(c *cchild) []string {
 		}
 	}
 }
+
+// manyChild builds the child with n more functions f0..f(n-1) (each
+// "mov eax, i; ret") for the pause benchmark.
+func manyChild(b *testing.B, n int) (string, map[string]Function) {
+	b.Helper()
+	needPtrace(b)
+	gcc := testenv.NeedHostTool(b, "gcc")
+	src, err := os.ReadFile("testdata/child.c")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var sb strings.Builder
+	sb.Write(src)
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&sb, "__attribute__((noinline, noipa, used)) int f%d(void) { return %d; }\n", i, i)
+	}
+	dir := b.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "many.c"), []byte(sb.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	bin := filepath.Join(dir, "many")
+	if out, err := exec.Command(gcc, "-O1", "-fcf-protection=none", "-no-pie", "-pthread", "-o", bin, filepath.Join(dir, "many.c")).CombinedOutput(); err != nil {
+		b.Fatalf("gcc: %v: %s", err, out)
+	}
+	f, err := elf.Open(bin)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	syms, err := f.Symbols()
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := map[string]Function{}
+	for _, s := range syms {
+		m[s.Name] = Function{Name: s.Name, Addr: s.Value, Size: s.Size}
+	}
+	return bin, m
+}
+
+// BenchmarkCommitPtrace: how long the child's threads stay stopped for a
+// commit of 1/100/1000 redirections, with 1 and 8 threads calling value()
+// in a loop (pause-µs/commit); ns/op is a whole commit plus its rollback.
+func BenchmarkCommitPtrace(b *testing.B) {
+	bin, syms := manyChild(b, 1000)
+	for _, nf := range []int{1, 100, 1000} {
+		for _, nt := range []int{1, 8} {
+			b.Run(fmt.Sprintf("funcs=%d/threads=%d", nf, nt), func(b *testing.B) {
+				cmd := exec.Command(bin, fmt.Sprint(nt), "loop")
+				out, err := cmd.StdoutPipe()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := cmd.Start(); err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+				go func() { _, _ = io.Copy(io.Discard, out) }()
+				time.Sleep(50 * time.Millisecond)
+				tg, err := AttachLinux(context.Background(), cmd.Process.Pid)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { _ = tg.Close() })
+				ctx := context.Background()
+				var pause time.Duration
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					tx := tg.Begin(Options{})
+					for f := 0; f < nf; f++ {
+						if err := tx.Redirect(syms[fmt.Sprintf("f%d", f)], syms["value2"].Addr); err != nil {
+							b.Fatal(err)
+						}
+					}
+					a, err := tx.Commit(ctx)
+					if err != nil {
+						b.Fatal(err)
+					}
+					pause += a.Pause
+					if err := a.Rollback(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+				reportPause(b, pause, b.N)
+			})
+		}
+	}
+}
