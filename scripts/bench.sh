@@ -53,7 +53,10 @@ if [[ "${BENCHREUSE:-}" != 1 ]]; then
 
 	if command -v wine64 >/dev/null 2>&1 || command -v wine >/dev/null 2>&1; then
 		echo "==> windows/amd64 under Wine: $winpkgs > $raw/wine.txt" >&2
-		eval "$(go run ./internal/testenv/cmd/winesetup)"
+		# An assignment stops the script when winesetup fails (eval of a failed
+		# command substitution would not).
+		winevars=$(go run ./internal/testenv/cmd/winesetup)
+		eval "$winevars"
 		export HOTPATCH_WINEPREFIX
 		CGO_ENABLED=0 GOOS=windows GOARCH=amd64 go test "${flags[@]}" \
 			${HOTPATCH_WINE_OVERLAY:+-overlay "$HOTPATCH_WINE_OVERLAY"} \

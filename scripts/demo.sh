@@ -44,7 +44,10 @@ echo
 
 if command -v wine64 >/dev/null 2>&1 || command -v wine >/dev/null 2>&1; then
 	echo "== live patch, windows/amd64 under Wine: the same program built for Windows, on the mingw build"
-	eval "$(go run ./internal/testenv/cmd/winesetup)"
+	# An assignment stops the script when winesetup fails (eval of a failed
+	# command substitution would not).
+	winevars=$(go run ./internal/testenv/cmd/winesetup)
+	eval "$winevars"
 	export HOTPATCH_WINEPREFIX
 	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 go build -o build/livepatch.exe ./examples/livepatch
 	scripts/wine-exec build/livepatch.exe
