@@ -397,29 +397,74 @@ func Revert(ctx context.Context, t *Target, p *pkg.Package, opts ApplyOptions) e
 	ch.strict = append(ch.strict, body)
 
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	a := registry.get(t, rec.Region)
 	if a != nil {
 		if n := len(t.applied); n == 0 || t.applied[n-1] != a {
-			t.mu.Unlock()
-			return &OrderError{ID: a.id, Newest: t.applied[len(t.applied)-1].id}
+			newest := 0
+			if n > 0 {
+				newest = t.applied[n-1].id
+			}
+			return &OrderError{ID: a.id, Newest: newest}
 		}
 	}
-	_, err = t.applyStopped(ctx, ch, opts.Tx.withDefaults())
-	if err == nil && a != nil {
+	txo := opts.Tx.withDefaults()
+	if _, err := t.applyStopped(ctx, ch, txo); err != nil {
+		return err
+	}
+	if a != nil {
 		a.rolled = true
 		t.applied = t.applied[:len(t.applied)-1]
 		registry.drop(t, rec.Region)
 	}
-	t.mu.Unlock()
-	if err != nil {
-		return err
+	// From here on the record is stale (its entries hold their original
+	// bytes): later runs ignore it whether or not the memory goes.
+	if !t.regionUnused(ctx, body, txo) {
+		// A thread may still return into a patched body (a conservative
+		// stack scan says so): keeping the memory is safe, freeing is not.
+		return nil
 	}
 	if err := t.p.Free(rec.Region, rec.RegionSize); err != nil {
-		// The entries are restored; the record left behind is stale and
-		// later runs ignore it (its entries hold the original bytes).
 		return fmt.Errorf("patch: Revert: entries restored, freeing the patch memory at %#x: %w", rec.Region, err)
 	}
 	return nil
+}
+
+// regionUnused reports whether no thread executes in r nor holds a word on
+// its stack pointing into r (a conservative return-address scan), with
+// every thread stopped. Once the entries that led into r are restored,
+// nothing enters it again, so one clean look makes freeing it safe. A
+// thread in the way is waited for (backing off) until ctx ends or a few
+// tries pass.
+func (t *Target) regionUnused(ctx context.Context, r verify.Range, opts Options) bool {
+	act := verify.ActivenessOptions{}
+	if t.arch == arch.AMD64 {
+		act = verify.LinuxAMD64
+	}
+	stack := make([]byte, opts.StackBytes)
+	backoff := opts.Backoff
+	for try := 0; try < 8; try++ {
+		threads, err := t.p.Stop(ctx)
+		if err != nil {
+			return false
+		}
+		busy := verify.Activeness(threads, []verify.Range{r}, act)
+		if busy == nil {
+			// StackScan treats r like a function: a word equal to its
+			// first byte is not a return address into it; widen by one.
+			wide := r
+			wide.Start--
+			busy = t.scanStacks(threads, []verify.Range{wide}, stack)
+		}
+		if err := t.p.Resume(); err != nil || busy == nil {
+			return err == nil
+		}
+		if sleep(ctx, jitter(backoff)) != nil {
+			return false
+		}
+		backoff = min(2*backoff, opts.MaxBackoff)
+	}
+	return false
 }
 
 // AppliedSet returns the module of the target that is p's base build and the

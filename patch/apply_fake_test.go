@@ -180,3 +180,67 @@ func TestApplyFakeRecordStates(t *testing.T) {
 		require.Equal(t, snap, fp.Snapshot())
 	})
 }
+
+// Revert never frees patch memory a thread may still use: a thread running
+// in a patched body makes it wait (and, the context ending, give up with
+// the process unchanged); a return address into one on a stack lets it
+// restore the entries but keep the memory (the record, stale, is ignored).
+func TestApplyFakeRevertThreads(t *testing.T) {
+	p := afPackage(t, 1)
+	const stack = 0x7fff_0000_0000
+	setup := func(t *testing.T) (*fake.Process, *Target, *AppliedPackage, []fake.Mapping) {
+		fp, tgt := afProcess(t)
+		fp.Maps = append(fp.Maps, &fake.Mapping{Base: stack, Data: make([]byte, 0x4000), Prot: proc.ProtRead | proc.ProtWrite})
+		fp.Threads = []proc.Thread{{ID: 7, PC: afBase + 0x1000, SP: stack + 0x3000}}
+		before := fp.Snapshot()
+		a, err := Apply(afCtx(t), tgt, p, ApplyOptions{})
+		require.NoError(t, err)
+		return fp, tgt, a, before
+	}
+	t.Run("running in a body", func(t *testing.T) {
+		fp, tgt, a, _ := setup(t)
+		fp.Threads[0].PC = a.Record.Functions[0].Entry + 1
+		applied := fp.Snapshot()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		err := Revert(ctx, tgt, p, ApplyOptions{})
+		require.ErrorIs(t, err, ErrBusy)
+		var ae *verify.ActiveThreadError
+		require.ErrorAs(t, err, &ae)
+		require.Equal(t, 7, ae.TID)
+		require.Equal(t, applied, fp.Snapshot())
+		fp.Threads[0].PC = afBase + 0x1000
+		require.NoError(t, a.Revert(afCtx(t), ApplyOptions{}))
+	})
+	t.Run("return address into a body", func(t *testing.T) {
+		fp, tgt, a, before := setup(t)
+		ret := a.Record.Functions[0].Entry + 9
+		var word [8]byte
+		for i := range word {
+			word[i] = byte(ret >> (8 * i))
+		}
+		require.NoError(t, fp.WriteAt(word[:], stack+0x3010))
+		require.NoError(t, a.Revert(afCtx(t), ApplyOptions{}))
+		kept := false
+		for _, m := range fp.Maps {
+			kept = kept || m.Base == a.Record.Region
+		}
+		require.True(t, kept, "patch memory freed under a return address")
+		_, recs, err := AppliedSet(tgt, p)
+		require.NoError(t, err)
+		require.Empty(t, recs, "the kept record is stale")
+		// The thread returned: the memory goes with the next revert's
+		// region; the module itself is back as it was.
+		require.NoError(t, fp.WriteAt(make([]byte, 8), stack+0x3010))
+		a2, err := Apply(afCtx(t), tgt, p, ApplyOptions{})
+		require.NoError(t, err)
+		require.NoError(t, a2.Revert(afCtx(t), ApplyOptions{}))
+		var mod []fake.Mapping
+		for _, m := range fp.Snapshot() {
+			if m.Base != a.Record.Region {
+				mod = append(mod, m)
+			}
+		}
+		require.Equal(t, before, mod)
+	})
+}
