@@ -341,7 +341,10 @@ func (a *AppliedPackage) Revert(ctx context.Context, opts ApplyOptions) error {
 // the module (packages revert newest first). With every thread stopped, it
 // checks that each entry still holds the jump the record describes and that
 // no thread executes inside the patch memory, writes the original bytes
-// back, then frees the patch memory, record included.
+// back, then frees the patch memory, record included — unless a thread
+// still holds what may be a return address into it (a conservative stack
+// scan): that memory is left mapped, its record stale (every entry holds
+// its original bytes again), which later runs ignore.
 //
 // Errors: *NoModuleError, *NotAppliedError, *RecordError, the transaction's
 // (*BusyError, *verify.PreImageError...).
