@@ -178,8 +178,9 @@ func (e *ArchError) Error() string {
 // A refusal writes nothing: *NoModuleError (naming each candidate's
 // mismatching field), *SequenceError, *verify.PreImageError (a function
 // hooked by someone else), *image.IdentityMismatchError (Field "CodeHash"),
-// pkg.ErrUnsigned, *ArchError. A failure after the allocation frees it and
-// leaves the process as it was.
+// pkg.ErrUnsigned, *ArchError, and a *NeedStopError from a back-end that
+// cannot stop threads (Self on Linux). A failure after the allocation frees
+// it and leaves the process as it was.
 func Apply(ctx context.Context, t *Target, p *pkg.Package, opts ApplyOptions) (*AppliedPackage, error) {
 	if t == nil || p == nil {
 		return nil, errors.New("patch: Apply: nil target or package")
@@ -193,6 +194,8 @@ func Apply(ctx context.Context, t *Target, p *pkg.Package, opts ApplyOptions) (*
 	if err := checkArch(t, p); err != nil {
 		return nil, err
 	}
+	unlock := registry.lock(t)
+	defer unlock()
 	mod, set, err := locate(t, p, opts.ModuleBase)
 	if err != nil {
 		return nil, err
@@ -358,6 +361,8 @@ func Revert(ctx context.Context, t *Target, p *pkg.Package, opts ApplyOptions) e
 	if err := checkArch(t, p); err != nil {
 		return err
 	}
+	unlock := registry.lock(t)
+	defer unlock()
 	mod, set, err := locate(t, p, opts.ModuleBase)
 	if err != nil {
 		return err
@@ -652,8 +657,27 @@ func verifyModuleCode(t *Target, p *pkg.Package, m Module, set *appliedSet) erro
 var registry = &appliedRegistry{m: map[*Target]map[uint64]*Applied{}}
 
 type appliedRegistry struct {
-	mu sync.Mutex
-	m  map[*Target]map[uint64]*Applied
+	mu    sync.Mutex
+	m     map[*Target]map[uint64]*Applied
+	locks map[*Target]*sync.Mutex
+}
+
+// lock serialises Apply and Revert on one Target: each reads the applied
+// set, decides, then writes; two at once would both see the same set.
+// (Agents in different processes are not serialised: run one per target.)
+func (r *appliedRegistry) lock(t *Target) (unlock func()) {
+	r.mu.Lock()
+	if r.locks == nil {
+		r.locks = map[*Target]*sync.Mutex{}
+	}
+	l := r.locks[t]
+	if l == nil {
+		l = &sync.Mutex{}
+		r.locks[t] = l
+	}
+	r.mu.Unlock()
+	l.Lock()
+	return l.Unlock
 }
 
 func (r *appliedRegistry) put(t *Target, region uint64, a *Applied) {
