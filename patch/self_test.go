@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/seed3bccf95f/hotpatch/internal/testenv"
 	"github.com/seed3bccf95f/hotpatch/patch"
 	"github.com/seed3bccf95f/hotpatch/verify"
 )
@@ -111,7 +112,10 @@ func TestSelfRefusals(t *testing.T) {
 // old or the new one.
 func TestSelfStress(t *testing.T) {
 	cycles := 10000
-	if testing.Short() {
+	switch {
+	case testenv.Emulated():
+		cycles = 500 // qemu-user: ~10 ms a cycle with 8 spinning goroutines
+	case testing.Short():
 		cycles = 1000
 	}
 	tg := selfTarget(t)

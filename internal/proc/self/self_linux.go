@@ -4,6 +4,7 @@ package self
 
 import (
 	"bufio"
+	"errors"
 	"context"
 	"fmt"
 	"os"
@@ -58,12 +59,42 @@ func (p *Process) ReadAt(b []byte, addr uint64) error {
 	local[0].SetLen(len(b))
 	remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: len(b)}}
 	n, err := unix.ProcessVMReadv(os.Getpid(), local, remote, 0)
+	if errors.Is(err, unix.ENOSYS) {
+		// qemu-user lacks process_vm_readv: check the range is mapped
+		// readable, then copy.
+		return p.readChecked(b, addr)
+	}
 	if err != nil || n != len(b) {
 		if err == nil {
 			err = fmt.Errorf("short read: %d of %d bytes", n, len(b))
 		}
 		return &proc.AccessError{Op: "read", Addr: addr, Size: uint64(len(b)), Err: err}
 	}
+	return nil
+}
+
+// readChecked copies len(b) bytes at addr after checking, from
+// /proc/self/maps, that every byte is in a readable mapping.
+func (p *Process) readChecked(b []byte, addr uint64) error {
+	ms, err := maps()
+	if err != nil {
+		return err
+	}
+	end := addr + uint64(len(b))
+	for a := addr; a < end; {
+		ok := false
+		for _, m := range ms {
+			if a >= m.Base && a < m.Base+m.Size && m.Prot&proc.ProtRead != 0 {
+				a = m.Base + m.Size
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return &proc.AccessError{Op: "read", Addr: addr, Size: uint64(len(b)), Err: fmt.Errorf("%#x not mapped readable", a)}
+		}
+	}
+	copy(b, bytesAt(addr, len(b)))
 	return nil
 }
 
