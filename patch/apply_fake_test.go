@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"debug/elf"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -243,4 +244,66 @@ func TestApplyFakeRevertThreads(t *testing.T) {
 		}
 		require.Equal(t, before, mod)
 	})
+}
+
+// Refusals Apply makes before anything is written, on the fake.
+func TestApplyFakeRefusals(t *testing.T) {
+	p := afPackage(t, 1)
+	scale := p.Function("scale")
+	require.NotNil(t, scale)
+	for _, tc := range []struct {
+		name  string
+		setup func(fp *fake.Process) *pkg.Package
+		check func(t *testing.T, err error)
+	}{
+		{"code changed outside the entries", func(fp *fake.Process) *pkg.Package {
+			// One byte past scale's pre-image: entries fit, the hash not.
+			addr := afBase + uint64(scale.OldRVA) + uint64(len(scale.PreImage))
+			b := make([]byte, 1)
+			require.NoError(t, fp.ReadAt(b, addr))
+			require.NoError(t, fp.WriteAt([]byte{b[0] ^ 0xff}, addr))
+			return p
+		}, func(t *testing.T, err error) {
+			var im *image.IdentityMismatchError
+			require.ErrorAs(t, err, &im)
+			require.Equal(t, "CodeHash", im.Field)
+			require.Equal(t, fmt.Sprintf("%x", p.Base.Identity.CodeHash), im.Want)
+		}},
+		{"module not loaded", func(fp *fake.Process) *pkg.Package {
+			fp.ModList[0].Size += 1 << 20 // another module: its mapping is larger
+			return p
+		}, func(t *testing.T, err error) {
+			var nm *NoModuleError
+			require.ErrorAs(t, err, &nm)
+			require.Len(t, nm.Candidates, 1)
+			var im *image.IdentityMismatchError
+			require.ErrorAs(t, err, &im)
+			require.Equal(t, "SizeOfImage", im.Field)
+		}},
+		{"another architecture", func(fp *fake.Process) *pkg.Package {
+			q := *p
+			q.Base.Arch = image.ARM64
+			return &q
+		}, func(t *testing.T, err error) {
+			var ae *ArchError
+			require.ErrorAs(t, err, &ae)
+		}},
+		{"threads cannot stop", func(fp *fake.Process) *pkg.Package {
+			fp.CapsV.StopThreads = false
+			return p
+		}, func(t *testing.T, err error) { require.ErrorIs(t, err, ErrNeedStop) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fp, _ := afProcess(t)
+			q := tc.setup(fp)
+			tgt := newTarget(listedFake{fp})
+			before := fp.Snapshot()
+			fp.Writes = 0
+			_, err := Apply(afCtx(t), tgt, q, ApplyOptions{})
+			require.Error(t, err)
+			tc.check(t, err)
+			require.Equal(t, before, fp.Snapshot())
+			require.Zero(t, fp.Writes)
+		})
+	}
 }

@@ -21,7 +21,6 @@ import (
 	"github.com/seed3bccf95f/hotpatch/internal/testenv"
 	"github.com/seed3bccf95f/hotpatch/patch"
 	"github.com/seed3bccf95f/hotpatch/patch/pkg"
-	"github.com/seed3bccf95f/hotpatch/verify"
 )
 
 func needNativePtrace(t testing.TB) {
@@ -182,10 +181,6 @@ func TestApplyLinuxEndToEnd(t *testing.T) {
 			requireSameProc(t, before, snapshotProc(t, pid, path), "wrong key")
 		})
 		t.Run("hooked by someone else", func(t *testing.T) {
-			// Another tool redirects greeting() (which the package replaces)
-			// to label(): greet then prints "odd" or "even".
-			greet := functionRVA(t, fp.old, "greeting")
-			label := functionRVA(t, fp.old, "label")
 			mods, err := tgt.Modules()
 			require.NoError(t, err)
 			var base uint64
@@ -195,34 +190,7 @@ func TestApplyLinuxEndToEnd(t *testing.T) {
 				}
 			}
 			require.NotZero(t, base)
-			hook := tgt.Begin(patch.Options{})
-			require.NoError(t, hook.Redirect(patch.Function{Name: "greeting", Addr: base + uint64(greet.RVA), Size: uint64(greet.Size)}, base+uint64(label.RVA)))
-			hooked, err := hook.Commit(ctx)
-			require.NoError(t, err)
-			chk.drain(t, child.lr, "v1")
-			chk.anyGreet = true
-			for l := child.lr.next(t); ; l = child.lr.next(t) {
-				require.Equal(t, "v1", chk.feed(t, l))
-				if l.Greet == "odd" || l.Greet == "even" {
-					break // the foreign hook is live
-				}
-			}
-			mid := snapshotProc(t, pid, path)
-			_, err = patch.Apply(ctx, tgt, fp.p, patch.ApplyOptions{})
-			var pe *verify.PreImageError
-			require.ErrorAs(t, err, &pe, "%v", err)
-			require.Equal(t, "greeting", pe.Symbol)
-			require.Equal(t, base+uint64(greet.RVA), pe.Addr)
-			require.Equal(t, byte(0xe9), pe.Got[0])
-			requireSameProc(t, mid, snapshotProc(t, pid, path), "hooked")
-			require.NoError(t, hooked.Rollback(ctx))
-			for l := child.lr.next(t); ; l = child.lr.next(t) {
-				require.Equal(t, "v1", chk.feed(t, l))
-				if l.Greet == "hello from v1" {
-					break
-				}
-			}
-			chk.anyGreet = false
+			hookedRefusal(t, ctx, tgt, base, fp, chk, child.lr, func() any { return snapshotProc(t, pid, path) })
 			requireSameProc(t, before, snapshotProc(t, pid, path), "hook rolled back")
 		})
 	})
@@ -313,91 +281,4 @@ func TestApplyAgentHelper(t *testing.T) {
 	}
 	require.NoError(t, err)
 	fmt.Printf("reverted sequence %d\n", recs[0].Sequence)
-}
-
-func functionRVA(t testing.TB, img *image.Image, name string) *image.Function {
-	t.Helper()
-	f, ok := img.FunctionByName(name)
-	require.True(t, ok, "no function %s", name)
-	return f
-}
-
-// BenchmarkApplyPtrace is the agent's side end to end through ptrace, on a
-// running v1: Apply (find the module, read the applied set, check
-// identity, pre-images and code hash, allocate, link, write, commit) then
-// Revert, each timed on its own; pause is the commit's stop time.
-func BenchmarkApplyPtrace(b *testing.B) {
-	needNativePtrace(b)
-	fp := buildFixturePackage(b, "c-v1-amd64.elf", "c-v2-amd64.elf", pkg.BuildOptions{})
-	child := startELF(b, "c-v1-amd64.elf", 20)
-	child.lr.next(b)
-	tgt := attachPtrace(b, child.cmd.Process.Pid)
-	ctx := context.Background()
-	var apply, revert, pause time.Duration
-	for b.Loop() {
-		start := time.Now()
-		ap, err := patch.Apply(ctx, tgt, fp.p, patch.ApplyOptions{})
-		require.NoError(b, err)
-		mid := time.Now()
-		require.NoError(b, ap.Revert(ctx, patch.ApplyOptions{}))
-		apply += mid.Sub(start)
-		revert += time.Since(mid)
-		pause += ap.Pause
-	}
-	n := float64(b.N)
-	b.ReportMetric(float64(apply.Microseconds())/n, "apply-µs")
-	b.ReportMetric(float64(revert.Microseconds())/n, "revert-µs")
-	b.ReportMetric(float64(pause.Microseconds())/n, "pause-µs")
-	b.ReportMetric(float64(len(fp.p.Functions)-countNew(fp.p)), "entries")
-}
-
-// TestApplyLinuxStacked applies package 2 on top of package 1 (the same
-// functions again, so 2's pre-images are 1's jumps), reverts them newest
-// first, and refuses the other order; the process ends byte-identical.
-func TestApplyLinuxStacked(t *testing.T) {
-	needNativePtrace(t)
-	p1 := buildFixturePackage(t, "c-v1-amd64.elf", "c-v2-amd64.elf", pkg.BuildOptions{})
-	p2 := buildFixturePackage(t, "c-v1-amd64.elf", "c-v2-amd64.elf", pkg.BuildOptions{Sequence: 2})
-	child := startELF(t, "c-v1-amd64.elf", 20)
-	pid := child.cmd.Process.Pid
-	chk := newModelChecker()
-	require.Equal(t, "v1", chk.feed(t, child.lr.next(t)))
-	path, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-	require.NoError(t, err)
-	tgt := attachPtrace(t, pid)
-	before := snapshotProc(t, pid, path)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-
-	a1, err := patch.Apply(ctx, tgt, p1.p, patch.ApplyOptions{})
-	require.NoError(t, err)
-	chk.until(t, child.lr, "v1", "v2", 2)
-	a2, err := patch.Apply(ctx, tgt, p2.p, patch.ApplyOptions{})
-	require.NoError(t, err)
-	// 2's record holds 1's jumps as the bytes it overwrote.
-	for i, f := range a2.Record.Functions {
-		require.Equal(t, a1.Record.Functions[i].OldRVA, f.OldRVA)
-		require.NotEqual(t, a1.Record.Functions[i].Original, f.Original)
-		require.Equal(t, byte(0xe9), f.Original[0])
-	}
-	chk.until(t, child.lr, "v2", "v2", 2)
-	_, recs, err := patch.AppliedSet(tgt, p1.p)
-	require.NoError(t, err)
-	require.Equal(t, []*pkg.AppliedRecord{a1.Record, a2.Record}, recs)
-
-	err = a1.Revert(ctx, patch.ApplyOptions{})
-	var na *patch.NotAppliedError
-	require.ErrorAs(t, err, &na)
-	require.Equal(t, uint32(2), na.Newest)
-	_, err = patch.Apply(ctx, tgt, p2.p, patch.ApplyOptions{})
-	require.ErrorIs(t, err, patch.ErrSequence)
-
-	require.NoError(t, a2.Revert(ctx, patch.ApplyOptions{}))
-	chk.until(t, child.lr, "v2", "v2", 2)
-	_, recs, err = patch.AppliedSet(tgt, p1.p)
-	require.NoError(t, err)
-	require.Equal(t, []*pkg.AppliedRecord{a1.Record}, recs)
-	require.NoError(t, a1.Revert(ctx, patch.ApplyOptions{}))
-	chk.until(t, child.lr, "v2", "v1", 3)
-	requireSameProc(t, before, snapshotProc(t, pid, path), "both reverted")
 }

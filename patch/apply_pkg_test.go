@@ -4,6 +4,7 @@ package patch_test
 
 import (
 	"bufio"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"io"
@@ -14,8 +15,10 @@ import (
 
 	"github.com/seed3bccf95f/hotpatch/image"
 	"github.com/seed3bccf95f/hotpatch/internal/fixtures"
+	"github.com/seed3bccf95f/hotpatch/patch"
 	"github.com/seed3bccf95f/hotpatch/patch/diff"
 	"github.com/seed3bccf95f/hotpatch/patch/pkg"
+	"github.com/seed3bccf95f/hotpatch/verify"
 )
 
 // fixturePackage is a package built from a fixture pair, the way an operator
@@ -213,4 +216,49 @@ func BenchmarkApplyBuild(b *testing.B) {
 			b.ReportMetric(float64(size), "pkg-bytes")
 		})
 	}
+}
+
+func functionRVA(t testing.TB, img *image.Image, name string) *image.Function {
+	t.Helper()
+	f, ok := img.FunctionByName(name)
+	require.True(t, ok, "no function %s", name)
+	return f
+}
+
+// hookedRefusal: another tool redirects greeting() (which the package
+// replaces) to label(), so greet prints "odd" or "even"; Apply must refuse
+// with a pre-image error naming greeting and change nothing (snap before
+// and after); then the foreign hook is rolled back and greet is v1's again.
+func hookedRefusal(t *testing.T, ctx context.Context, tgt *patch.Target, base uint64, fp *fixturePackage, chk *modelChecker, lr *lineReader, snap func() any) {
+	t.Helper()
+	greet := functionRVA(t, fp.old, "greeting")
+	label := functionRVA(t, fp.old, "label")
+	hook := tgt.Begin(patch.Options{})
+	require.NoError(t, hook.Redirect(patch.Function{Name: "greeting", Addr: base + uint64(greet.RVA), Size: uint64(greet.Size)}, base+uint64(label.RVA)))
+	hooked, err := hook.Commit(ctx)
+	require.NoError(t, err)
+	chk.drain(t, lr, "v1")
+	chk.anyGreet = true
+	for l := lr.next(t); ; l = lr.next(t) {
+		require.Equal(t, "v1", chk.feed(t, l))
+		if l.Greet == "odd" || l.Greet == "even" {
+			break // the foreign hook is live
+		}
+	}
+	mid := snap()
+	_, err = patch.Apply(ctx, tgt, fp.p, patch.ApplyOptions{})
+	var pe *verify.PreImageError
+	require.ErrorAs(t, err, &pe, "%v", err)
+	require.Equal(t, "greeting", pe.Symbol)
+	require.Equal(t, base+uint64(greet.RVA), pe.Addr)
+	require.Equal(t, byte(0xe9), pe.Got[0])
+	require.Equal(t, mid, snap(), "Apply refused but changed the process")
+	require.NoError(t, hooked.Rollback(ctx))
+	for l := lr.next(t); ; l = lr.next(t) {
+		require.Equal(t, "v1", chk.feed(t, l))
+		if l.Greet == "hello from v1" {
+			break
+		}
+	}
+	chk.anyGreet = false
 }

@@ -4,6 +4,7 @@ package patch_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"os/exec"
 	"testing"
@@ -115,6 +116,16 @@ func TestApplyWindowsEndToEnd(t *testing.T) {
 	_, err = patch.Apply(ctx, tgt, two.p, patch.ApplyOptions{})
 	require.ErrorIs(t, err, patch.ErrSequence)
 	requireSameWin(t, before, snapshotWin(t, pid, mod), "skipped sequence")
+
+	// An unsigned package.
+	u, err := pkg.Load(fp.data, pkg.LoadOptions{TrustedKeys: []ed25519.PublicKey{fp.pub}})
+	require.NoError(t, err)
+	u.Unsign()
+	_, err = patch.Apply(ctx, tgt, u, patch.ApplyOptions{})
+	require.ErrorIs(t, err, pkg.ErrUnsigned)
+	// A function already hooked by another tool.
+	hookedRefusal(t, ctx, tgt, mod.Base, fp, chk, lr, func() any { return snapshotWin(t, pid, mod) })
+	requireSameWin(t, before, snapshotWin(t, pid, mod), "hook rolled back")
 
 	chk.drain(t, lr, "v1")
 	ap, err := patch.Apply(ctx, tgt, fp.p, patch.ApplyOptions{})
