@@ -282,3 +282,83 @@ func TestApplyAgentHelper(t *testing.T) {
 	require.NoError(t, err)
 	fmt.Printf("reverted sequence %d\n", recs[0].Sequence)
 }
+
+// BenchmarkApplyPtrace is the agent's side end to end through ptrace, on a
+// running v1: Apply (find the module, read the applied set, check
+// identity, pre-images and code hash, allocate, link, write, commit) then
+// Revert, each timed on its own; pause is the commit's stop time.
+func BenchmarkApplyPtrace(b *testing.B) {
+	needNativePtrace(b)
+	fp := buildFixturePackage(b, "c-v1-amd64.elf", "c-v2-amd64.elf", pkg.BuildOptions{})
+	child := startELF(b, "c-v1-amd64.elf", 20)
+	child.lr.next(b)
+	tgt := attachPtrace(b, child.cmd.Process.Pid)
+	ctx := context.Background()
+	var apply, revert, pause time.Duration
+	for b.Loop() {
+		start := time.Now()
+		ap, err := patch.Apply(ctx, tgt, fp.p, patch.ApplyOptions{})
+		require.NoError(b, err)
+		mid := time.Now()
+		require.NoError(b, ap.Revert(ctx, patch.ApplyOptions{}))
+		apply += mid.Sub(start)
+		revert += time.Since(mid)
+		pause += ap.Pause
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(apply.Microseconds())/n, "apply-µs")
+	b.ReportMetric(float64(revert.Microseconds())/n, "revert-µs")
+	b.ReportMetric(float64(pause.Microseconds())/n, "pause-µs")
+	b.ReportMetric(float64(len(fp.p.Functions)-countNew(fp.p)), "entries")
+}
+
+// TestApplyLinuxStacked applies package 2 on top of package 1 (the same
+// functions again, so 2's pre-images are 1's jumps), reverts them newest
+// first, and refuses the other order; the process ends byte-identical.
+func TestApplyLinuxStacked(t *testing.T) {
+	needNativePtrace(t)
+	p1 := buildFixturePackage(t, "c-v1-amd64.elf", "c-v2-amd64.elf", pkg.BuildOptions{})
+	p2 := buildFixturePackage(t, "c-v1-amd64.elf", "c-v2-amd64.elf", pkg.BuildOptions{Sequence: 2})
+	child := startELF(t, "c-v1-amd64.elf", 20)
+	pid := child.cmd.Process.Pid
+	chk := newModelChecker()
+	require.Equal(t, "v1", chk.feed(t, child.lr.next(t)))
+	path, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	require.NoError(t, err)
+	tgt := attachPtrace(t, pid)
+	before := snapshotProc(t, pid, path)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	a1, err := patch.Apply(ctx, tgt, p1.p, patch.ApplyOptions{})
+	require.NoError(t, err)
+	chk.until(t, child.lr, "v1", "v2", 2)
+	a2, err := patch.Apply(ctx, tgt, p2.p, patch.ApplyOptions{})
+	require.NoError(t, err)
+	// 2's record holds 1's jumps as the bytes it overwrote.
+	for i, f := range a2.Record.Functions {
+		require.Equal(t, a1.Record.Functions[i].OldRVA, f.OldRVA)
+		require.NotEqual(t, a1.Record.Functions[i].Original, f.Original)
+		require.Equal(t, byte(0xe9), f.Original[0])
+	}
+	chk.until(t, child.lr, "v2", "v2", 2)
+	_, recs, err := patch.AppliedSet(tgt, p1.p)
+	require.NoError(t, err)
+	require.Equal(t, []*pkg.AppliedRecord{a1.Record, a2.Record}, recs)
+
+	err = a1.Revert(ctx, patch.ApplyOptions{})
+	var na *patch.NotAppliedError
+	require.ErrorAs(t, err, &na)
+	require.Equal(t, uint32(2), na.Newest)
+	_, err = patch.Apply(ctx, tgt, p2.p, patch.ApplyOptions{})
+	require.ErrorIs(t, err, patch.ErrSequence)
+
+	require.NoError(t, a2.Revert(ctx, patch.ApplyOptions{}))
+	chk.until(t, child.lr, "v2", "v2", 2)
+	_, recs, err = patch.AppliedSet(tgt, p1.p)
+	require.NoError(t, err)
+	require.Equal(t, []*pkg.AppliedRecord{a1.Record}, recs)
+	require.NoError(t, a1.Revert(ctx, patch.ApplyOptions{}))
+	chk.until(t, child.lr, "v2", "v1", 3)
+	requireSameProc(t, before, snapshotProc(t, pid, path), "both reverted")
+}
