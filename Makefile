@@ -100,7 +100,7 @@ fuzz:
 	@echo "==> fuzz: every Fuzz target for $(FUZZTIME)"
 	@scripts/fuzz.sh $(FUZZTIME)
 
-demo:
+demo: deps
 	@scripts/demo.sh
 
 # Raw results in build/bench/, the table (with machine, date and the
