@@ -5,7 +5,6 @@ package patch_test
 import (
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -216,15 +215,7 @@ func TestApplyLinuxEndToEnd(t *testing.T) {
 
 	// Another agent process reverts it, with the package file only.
 	require.NoError(t, tgt.Close())
-	dir := t.TempDir()
-	file := dir + "/fix.hpk"
-	require.NoError(t, os.WriteFile(file, fp.data, 0o600))
-	agent := exec.Command(os.Args[0], "-test.run=^TestApplyAgentHelper$", "-test.v")
-	agent.Env = append(os.Environ(), "HOTPATCH_AGENT_PID="+strconv.Itoa(pid), "HOTPATCH_AGENT_PKG="+file,
-		"HOTPATCH_AGENT_KEY="+string(pkg.MarshalPublicKeyText(fp.pub)), "HOTPATCH_AGENT_OP=revert")
-	out, err := agent.CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	require.Contains(t, string(out), "reverted sequence 1")
+	revertFromAnotherAgent(t, pid, fp)
 	chk.until(t, child.lr, "v2", "v1", 5)
 	requireSameProc(t, before, snapshotProc(t, pid, path), "reverted")
 
@@ -250,37 +241,6 @@ func countNew(p *pkg.Package) int {
 		}
 	}
 	return n
-}
-
-// TestApplyAgentHelper is the second agent run of TestApplyLinuxEndToEnd:
-// a separate process that attaches, loads the package and reverts it.
-func TestApplyAgentHelper(t *testing.T) {
-	pidStr := os.Getenv("HOTPATCH_AGENT_PID")
-	if pidStr == "" {
-		t.Skip("run by TestApplyLinuxEndToEnd as a separate agent process")
-	}
-	pid, err := strconv.Atoi(pidStr)
-	require.NoError(t, err)
-	data, err := os.ReadFile(os.Getenv("HOTPATCH_AGENT_PKG"))
-	require.NoError(t, err)
-	pub, err := pkg.ParsePublicKey([]byte(os.Getenv("HOTPATCH_AGENT_KEY")))
-	require.NoError(t, err)
-	p, err := pkg.Load(data, pkg.LoadOptions{TrustedKeys: []ed25519.PublicKey{pub}})
-	require.NoError(t, err)
-	tgt, err := patch.AttachLinux(context.Background(), pid)
-	require.NoError(t, err)
-	defer tgt.Close()
-	_, recs, err := patch.AppliedSet(tgt, p)
-	require.NoError(t, err)
-	require.Len(t, recs, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	err = patch.Revert(ctx, tgt, p, patch.ApplyOptions{})
-	if err != nil && errors.Is(err, patch.ErrBusy) {
-		t.Fatalf("busy: %v", err)
-	}
-	require.NoError(t, err)
-	fmt.Printf("reverted sequence %d\n", recs[0].Sequence)
 }
 
 // BenchmarkApplyPtrace is the agent's side end to end through ptrace, on a
@@ -361,4 +321,8 @@ func TestApplyLinuxStacked(t *testing.T) {
 	require.NoError(t, a1.Revert(ctx, patch.ApplyOptions{}))
 	chk.until(t, child.lr, "v2", "v1", 3)
 	requireSameProc(t, before, snapshotProc(t, pid, path), "both reverted")
+}
+
+func openTarget(pid int) (*patch.Target, error) {
+	return patch.AttachLinux(context.Background(), pid)
 }

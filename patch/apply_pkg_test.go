@@ -7,7 +7,13 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -261,4 +267,47 @@ func hookedRefusal(t *testing.T, ctx context.Context, tgt *patch.Target, base ui
 		}
 	}
 	chk.anyGreet = false
+}
+
+// revertFromAnotherAgent runs this test binary again as a second agent
+// process (TestApplyAgentHelper) that reverts fp in process pid, knowing
+// only the package file, the trusted key and what the process records.
+func revertFromAnotherAgent(t *testing.T, pid int, fp *fixturePackage) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "fix.hpk")
+	require.NoError(t, os.WriteFile(file, fp.data, 0o600))
+	agent := exec.Command(os.Args[0], "-test.run=^TestApplyAgentHelper$", "-test.v")
+	agent.Env = append(os.Environ(), "HOTPATCH_AGENT_PID="+strconv.Itoa(pid), "HOTPATCH_AGENT_PKG="+file,
+		"HOTPATCH_AGENT_KEY="+strings.TrimSpace(string(pkg.MarshalPublicKeyText(fp.pub))))
+	out, err := agent.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), fmt.Sprintf("reverted sequence %d", fp.p.Sequence), "%s", out)
+}
+
+// TestApplyAgentHelper is the second agent run of the end-to-end tests:
+// a separate process that attaches, loads the package and reverts it.
+func TestApplyAgentHelper(t *testing.T) {
+	pidStr := os.Getenv("HOTPATCH_AGENT_PID")
+	if pidStr == "" {
+		t.Skip("run by the end-to-end tests as a separate agent process")
+	}
+	pid, err := strconv.Atoi(pidStr)
+	require.NoError(t, err)
+	data, err := os.ReadFile(os.Getenv("HOTPATCH_AGENT_PKG"))
+	require.NoError(t, err)
+	pub, err := pkg.ParsePublicKey([]byte(os.Getenv("HOTPATCH_AGENT_KEY")))
+	require.NoError(t, err)
+	p, err := pkg.Load(data, pkg.LoadOptions{TrustedKeys: []ed25519.PublicKey{pub}})
+	require.NoError(t, err)
+	tgt, err := openTarget(pid)
+	require.NoError(t, err)
+	defer tgt.Close()
+	_, recs, err := patch.AppliedSet(tgt, p)
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err = patch.Revert(ctx, tgt, p, patch.ApplyOptions{})
+	require.NoError(t, err)
+	fmt.Printf("reverted sequence %d\n", recs[0].Sequence)
 }

@@ -68,8 +68,9 @@ func requireSameWin(t testing.TB, want, got winSnapshot, what string) {
 // TestApplyWindowsEndToEnd is issue 6's proof on Windows (under Wine): this
 // Go agent starts the mingw v1 program, builds the package from the v1/v2
 // executables, applies it through the Windows remote back-end (same pid,
-// counter continuing, v2 results), and reverts it from a fresh Target that
-// knows only the package and what the process records.
+// counter continuing, v2 results), and reverts it from a second agent that
+// knows only the package and what the process records: another process
+// (this test binary run again).
 func TestApplyWindowsEndToEnd(t *testing.T) {
 	fp := buildFixturePackage(t, "c-v1-amd64.exe", "c-v2-amd64.exe", pkg.BuildOptions{})
 	cmd := exec.Command(fixtures.Path(t, "c-v1-amd64.exe"), "1000000", "20")
@@ -132,17 +133,15 @@ func TestApplyWindowsEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	chk.until(t, lr, "v1", "v2", 5)
 	t.Logf("applied %d functions (pause %v, %d attempts); now at line %d", len(ap.Record.Functions), ap.Pause, ap.Attempts, chk.last)
+	_, recs, err := patch.AppliedSet(tgt, fp.p)
+	require.NoError(t, err)
+	require.Equal(t, []*pkg.AppliedRecord{ap.Record}, recs)
 	require.NoError(t, tgt.Close())
 
-	// A second agent run: a new Target, the package, the process's record.
-	tgt2, err := patch.OpenWindows(pid)
-	require.NoError(t, err)
-	defer tgt2.Close()
-	_, recs, err := patch.AppliedSet(tgt2, fp.p)
-	require.NoError(t, err)
-	require.Len(t, recs, 1)
-	require.Equal(t, ap.Record, recs[0])
-	require.NoError(t, patch.Revert(ctx, tgt2, fp.p, patch.ApplyOptions{}))
+	// A second agent process reverts it, with the package file only.
+	revertFromAnotherAgent(t, pid, fp)
 	chk.until(t, lr, "v2", "v1", 5)
 	requireSameWin(t, before, snapshotWin(t, pid, mod), "reverted")
 }
+
+func openTarget(pid int) (*patch.Target, error) { return patch.OpenWindows(pid) }
