@@ -325,6 +325,12 @@ func Apply(ctx context.Context, t *Target, p *pkg.Package, opts ApplyOptions) (*
 	}
 	a, err := tx.Commit(ctx)
 	if err != nil {
+		var re *RestoreError
+		if errors.As(err, &re) {
+			// Entries may still jump into the patch memory: keep it (and
+			// the record, which later runs check against the entries).
+			ok = true
+		}
 		return nil, err
 	}
 	ok = true

@@ -307,3 +307,20 @@ func TestApplyFakeRefusals(t *testing.T) {
 		})
 	}
 }
+
+// A process that exits while the entries are written cannot be restored:
+// the patch memory (and its record) stays, since entries may jump into it.
+func TestApplyFakeExitMidCommit(t *testing.T) {
+	fp, tgt := afProcess(t)
+	fp.ExitAtWrite = 4 // record, code, first entry, then the second entry
+	_, err := Apply(afCtx(t), tgt, afPackage(t, 1), ApplyOptions{})
+	var re *RestoreError
+	require.ErrorAs(t, err, &re)
+	require.ErrorIs(t, err, proc.ErrExited)
+	fp.Revive()
+	kept := false
+	for _, m := range fp.Maps {
+		kept = kept || m.Allocated
+	}
+	require.True(t, kept)
+}
