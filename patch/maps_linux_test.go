@@ -14,7 +14,7 @@ import (
 
 // noWriteExec fails when any mapping of process pid is writable and
 // executable at once.
-func noWriteExec(t testing.TB, pid int) {
+func noWriteExec(t testing.TB, pid int, _ uint64) {
 	t.Helper()
 	for _, l := range mapsLines(t, pid) {
 		fs := strings.Fields(l)
