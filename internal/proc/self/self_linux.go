@@ -28,12 +28,44 @@ import (
 type Process struct {
 	mu     sync.Mutex
 	allocs map[uint64]*execmem.Region
+	// pages caches the region (from /proc/self/maps) of pages written
+	// through protection: reading maps costs far more than the store.
+	// Protect, AllocNear and Free, which change mappings, clear it; nothing
+	// else in a Go program changes the protection of mapped code.
+	pages map[uint64]proc.Region
 }
 
 var _ proc.Process = (*Process)(nil)
 
 // New returns the calling process.
-func New() (*Process, error) { return &Process{allocs: map[uint64]*execmem.Region{}}, nil }
+func New() (*Process, error) {
+	return &Process{allocs: map[uint64]*execmem.Region{}, pages: map[uint64]proc.Region{}}, nil
+}
+
+// region returns the mapping holding addr, cached per page.
+func (p *Process) region(addr uint64) (proc.Region, error) {
+	page := addr &^ uint64(os.Getpagesize()-1)
+	p.mu.Lock()
+	r, ok := p.pages[page]
+	p.mu.Unlock()
+	if ok {
+		return r, nil
+	}
+	r, err := p.Query(addr)
+	if err != nil {
+		return r, err
+	}
+	p.mu.Lock()
+	p.pages[page] = r
+	p.mu.Unlock()
+	return r, nil
+}
+
+func (p *Process) forget() {
+	p.mu.Lock()
+	clear(p.pages)
+	p.mu.Unlock()
+}
 
 // PID returns os.Getpid().
 func (p *Process) PID() int { return os.Getpid() }
@@ -116,7 +148,7 @@ func pointer(addr uint64) unsafe.Pointer {
 // fn only, then given back its protection: removing execute instead would
 // fault every other thread executing code in the same page meanwhile.
 func (p *Process) withWritable(addr, size uint64, fn func()) error {
-	r, err := p.Query(addr)
+	r, err := p.region(addr)
 	if err != nil {
 		return err
 	}
@@ -183,6 +215,7 @@ func (p *Process) Query(addr uint64) (proc.Region, error) {
 
 // Protect sets the protection of the pages covering [addr, addr+size).
 func (p *Process) Protect(addr, size uint64, prot proc.Prot) (proc.Prot, error) {
+	p.forget()
 	r, err := p.Query(addr)
 	if err != nil {
 		return 0, err
@@ -197,6 +230,7 @@ func (p *Process) Protect(addr, size uint64, prot proc.Prot) (proc.Prot, error) 
 
 // AllocNear maps size bytes within reach of near, with prot.
 func (p *Process) AllocNear(ctx context.Context, near, size, reach uint64, prot proc.Prot) (uint64, error) {
+	p.forget()
 	r, err := execmem.AllocNear(uintptr(near), int(size), reach)
 	if err != nil {
 		return 0, &proc.AccessError{Op: "alloc", Addr: near, Size: size, Err: fmt.Errorf("%w: %v", proc.ErrNoMemory, err)}
@@ -214,6 +248,7 @@ func (p *Process) AllocNear(ctx context.Context, near, size, reach uint64, prot 
 
 // Free unmaps memory AllocNear returned.
 func (p *Process) Free(addr, size uint64) error {
+	p.forget()
 	p.mu.Lock()
 	r, ok := p.allocs[addr]
 	delete(p.allocs, addr)
