@@ -50,6 +50,10 @@ if [[ "${BENCHREUSE:-}" != 1 ]]; then
 
 	echo "==> linux/$(go env GOARCH): go test ${flags[*]} $pkgs > $raw/native.txt" >&2
 	go test "${flags[@]}" $pkgs | tee "$raw/native.txt" >&2
+	# gomonkey, the in-process baseline, lives in a module of its own so the
+	# library never depends on it; its numbers join the native table.
+	echo "==> linux/$(go env GOARCH): bench/gomonkey (baseline module) >> $raw/native.txt" >&2
+	(cd bench/gomonkey && go test "${flags[@]}" ./...) | tee -a "$raw/native.txt" >&2
 
 	if command -v wine64 >/dev/null 2>&1 || command -v wine >/dev/null 2>&1; then
 		echo "==> windows/amd64 under Wine: $winpkgs > $raw/wine.txt" >&2
