@@ -4,6 +4,7 @@ package patch_test
 
 import (
 	"context"
+	"os"
 	"reflect"
 	"runtime"
 	"sync"
@@ -116,6 +117,15 @@ func TestSelfRefusals(t *testing.T) {
 // while the test commits and rolls back 10,000 times; every result is the
 // old or the new one.
 func TestSelfStress(t *testing.T) {
+	if runtime.GOOS == "windows" && testenv.Emulated() && os.Getenv("HOTPATCH_WINE_SELF") != "1" {
+		// Each in-process commit on Windows suspends every other thread,
+		// Go's own included; Wine 8 intermittently hangs or kills the
+		// process doing that (internal/proc/windows measured 2 runs in
+		// 10; this test failed once with exit status 5 over 500 cycles).
+		// TestSelfRedirect still runs the path under Wine; real Windows
+		// is not available here.
+		t.Skip("Wine: stopping the own Go threads 500 times fails intermittently; HOTPATCH_WINE_SELF=1 runs it anyway")
+	}
 	cycles := 10000
 	switch {
 	case testenv.Emulated():
