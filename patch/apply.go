@@ -90,6 +90,7 @@ type NoModuleError struct {
 	Candidates []ModuleMismatch
 }
 
+// Error implements error: the message names what NoModuleError carries.
 func (e *NoModuleError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "patch: process %d has no module matching the package's base %q", e.PID, e.Module)
@@ -117,6 +118,7 @@ type SequenceError struct {
 	Applied  uint32 // the highest sequence applied (0: none)
 }
 
+// Error implements error: the message names what SequenceError carries.
 func (e *SequenceError) Error() string {
 	return fmt.Sprintf("patch: %s: package %d requires %d applied, the process has %d", e.Module, e.Sequence, e.Requires, e.Applied)
 }
@@ -133,6 +135,7 @@ type NotAppliedError struct {
 	Why      string
 }
 
+// Error implements error: the message names what NotAppliedError carries.
 func (e *NotAppliedError) Error() string {
 	return fmt.Sprintf("patch: %s: cannot revert package %d (newest applied %d): %s", e.Module, e.Sequence, e.Newest, e.Why)
 }
@@ -149,6 +152,7 @@ type RecordError struct {
 	Why      string
 }
 
+// Error implements error: the message names what RecordError carries.
 func (e *RecordError) Error() string {
 	return fmt.Sprintf("patch: applied record at %#x (package %d), entry RVA %#x: %s", e.Region, e.Sequence, e.RVA, e.Why)
 }
@@ -162,6 +166,7 @@ type ArchError struct {
 	Want, Got string
 }
 
+// Error implements error: the message names what ArchError carries.
 func (e *ArchError) Error() string {
 	return fmt.Sprintf("patch: package is for %s, the target is %s", e.Want, e.Got)
 }

@@ -32,6 +32,7 @@ type BusyError struct {
 	Cause    error // ctx.Err()
 }
 
+// Error implements error: the message names what BusyError carries.
 func (e *BusyError) Error() string {
 	return fmt.Sprintf("patch: gave up after %d attempts (%v): %v", e.Attempts, e.Cause, e.Last)
 }
@@ -46,6 +47,7 @@ type OrderError struct {
 	Newest int // the one that must roll back first
 }
 
+// Error implements error: the message names what OrderError carries.
 func (e *OrderError) Error() string {
 	return fmt.Sprintf("patch: transaction %d cannot roll back before the newer transaction %d", e.ID, e.Newest)
 }
@@ -58,6 +60,7 @@ type NeedStopError struct {
 	Why      string
 }
 
+// Error implements error: the message names what NeedStopError carries.
 func (e *NeedStopError) Error() string {
 	return fmt.Sprintf("patch: %s at %#x: %s", e.Function, e.Addr, e.Why)
 }
@@ -74,6 +77,7 @@ type SiteError struct {
 	Err      error
 }
 
+// Error implements error: the message names what SiteError carries.
 func (e *SiteError) Error() string {
 	return fmt.Sprintf("patch: %s %s at %#x: %v", e.Op, e.Function, e.Addr, e.Err)
 }
@@ -89,6 +93,7 @@ type RestoreError struct {
 	Restore error
 }
 
+// Error implements error: the message names what RestoreError carries.
 func (e *RestoreError) Error() string {
 	return fmt.Sprintf("patch: %v; restoring the target failed too: %v", e.Err, e.Restore)
 }

@@ -29,6 +29,7 @@ type PreImageError struct {
 	Got    []byte
 }
 
+// Error implements error: the message names what PreImageError carries.
 func (e *PreImageError) Error() string {
 	return fmt.Sprintf("verify: %s at %#x: expected bytes % x, found % x", name(e.Symbol), e.Addr, e.Want, e.Got)
 }
@@ -48,6 +49,7 @@ type ActiveThreadError struct {
 	Slot     uint64
 }
 
+// Error implements error: the message names what ActiveThreadError carries.
 func (e *ActiveThreadError) Error() string {
 	if e.Stack {
 		return fmt.Sprintf("verify: thread %d has a return address %#x into %s on its stack at %#x", e.TID, e.PC, name(e.Function), e.Slot)
@@ -67,6 +69,7 @@ type ReadbackError struct {
 	Read   []byte
 }
 
+// Error implements error: the message names what ReadbackError carries.
 func (e *ReadbackError) Error() string {
 	return fmt.Sprintf("verify: %s at %#x: wrote % x, read back % x", name(e.Symbol), e.Addr, e.Wrote, e.Read)
 }
@@ -83,6 +86,7 @@ type ProtectionError struct {
 	Why  string
 }
 
+// Error implements error: the message names what ProtectionError carries.
 func (e *ProtectionError) Error() string {
 	return fmt.Sprintf("verify: page at %#x is %s: %s", e.Addr, e.Got, e.Why)
 }
@@ -99,6 +103,7 @@ type ConcurrentWriteError struct {
 	Why    string
 }
 
+// Error implements error: the message names what ConcurrentWriteError carries.
 func (e *ConcurrentWriteError) Error() string {
 	return fmt.Sprintf("verify: %s at %#x cannot be patched while other threads run: %s", name(e.Symbol), e.Addr, e.Why)
 }

@@ -203,6 +203,7 @@ type ForeignCodeError struct {
 	To     uint64
 }
 
+// Error implements error: the message names what ForeignCodeError carries.
 func (e *ForeignCodeError) Error() string {
 	return fmt.Sprintf("verify: %s at %#x is Go code: redirecting it to %#x, outside the Go function table, would break the Go runtime's unwinder", name(e.Symbol), e.From, e.To)
 }

@@ -132,10 +132,12 @@ type AccessError struct {
 	Err  error
 }
 
+// Error implements error: the message names what AccessError carries.
 func (e *AccessError) Error() string {
 	return fmt.Sprintf("proc: %s %d bytes at %#x: %v", e.Op, e.Size, e.Addr, e.Err)
 }
 
+// Unwrap returns the cause, so errors.Is and errors.As see through AccessError.
 func (e *AccessError) Unwrap() error { return e.Err }
 
 // ThreadError reports a failure on one thread.
@@ -145,8 +147,10 @@ type ThreadError struct {
 	Err error
 }
 
+// Error implements error: the message names what ThreadError carries.
 func (e *ThreadError) Error() string {
 	return fmt.Sprintf("proc: %s thread %d: %v", e.Op, e.TID, e.Err)
 }
 
+// Unwrap returns the cause, so errors.Is and errors.As see through ThreadError.
 func (e *ThreadError) Unwrap() error { return e.Err }

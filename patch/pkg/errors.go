@@ -35,6 +35,7 @@ type FormatError struct {
 	What   string // the field being read, e.g. "function 3 reloc 2 kind"
 }
 
+// Error implements error: the message names what FormatError carries.
 func (e *FormatError) Error() string {
 	return fmt.Sprintf("pkg: malformed package at offset %d: %s", e.Offset, e.What)
 }
@@ -48,6 +49,7 @@ type SignatureError struct {
 	Why   string // "unknown key", "bad signature", "package changed after Sign"
 }
 
+// Error implements error: the message names what SignatureError carries.
 func (e *SignatureError) Error() string {
 	return fmt.Sprintf("pkg: signature by key %s: %s", e.KeyID, e.Why)
 }
@@ -63,6 +65,7 @@ type LimitError struct {
 	Offset int64 // where the count or length was read, -1 for the total size
 }
 
+// Error implements error: the message names what LimitError carries.
 func (e *LimitError) Error() string {
 	return fmt.Sprintf("pkg: %s %d exceeds the limit %d (offset %d)", e.What, e.Got, e.Limit, e.Offset)
 }
@@ -75,6 +78,7 @@ type VersionError struct {
 	Got uint16
 }
 
+// Error implements error: the message names what VersionError carries.
 func (e *VersionError) Error() string {
 	return fmt.Sprintf("pkg: format version %d, this build reads version %d", e.Got, Version)
 }
@@ -92,6 +96,7 @@ type Refusal struct {
 	Why    string
 }
 
+// String renders the Refusal on one line: the function and why.
 func (r Refusal) String() string {
 	if r.Offset >= 0 {
 		return fmt.Sprintf("%s (%#x) +%#x: %s", r.Function, r.RVA, r.Offset, r.Why)
@@ -105,6 +110,7 @@ type RefusedError struct {
 	Refused []Refusal
 }
 
+// Error implements error: the message names what RefusedError carries.
 func (e *RefusedError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "pkg: %d reasons functions cannot be hot-patched:", len(e.Refused))
@@ -141,6 +147,7 @@ type LinkError struct {
 	Why      string
 }
 
+// Error implements error: the message names what LinkError carries.
 func (e *LinkError) Error() string {
 	return fmt.Sprintf("pkg: link %s+%#x (%s to %#x): %s", e.Function, e.Offset, e.Kind, e.Target, e.Why)
 }
