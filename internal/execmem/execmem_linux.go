@@ -52,22 +52,12 @@ func Alloc(size int) (*Region, error) {
 
 // AllocNear maps size bytes so that every byte is within reach of from: what
 // a rel32 (reach 1<<31 - 1) or ARM64 B (128 MiB) displacement needs. It probes
-// free addresses outward from `from`, one 64 KiB step at a time, below first.
+// free addresses outward from `from` (see nearHints), below first.
 func AllocNear(from uintptr, size int, reach uint64) (*Region, error) {
 	n := roundUp(uintptr(size))
-	const step = 1 << 16
-	base := from &^ (step - 1)
-	for d := uintptr(step); uint64(d) <= reach; d += step {
-		for _, hint := range []uintptr{base - d, base + d} {
-			if hint > base+d || hint < 1<<20 || !Within(from, hint, int(n), reach) {
-				continue // wrapped, too low, or out of reach
-			}
-			if addr, err := mmapAt(hint, n, true); err == nil {
-				return newRegion(addr, n), nil
-			}
-		}
-		if d > 1<<24 {
-			d += d / 4 // widen steps far out: the address space is sparse there
+	for hint := range nearHints(from, n, reach) {
+		if p, err := mmapAt(hint, n, true); err == nil {
+			return newRegion(p, n), nil
 		}
 	}
 	return nil, fmt.Errorf("%w: %d bytes within %#x of %#x", ErrNoSpace, n, reach, from)
