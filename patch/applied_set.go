@@ -68,18 +68,39 @@ type regionLister interface {
 // of the build with codeHash) in the target: every private readable mapping
 // within reach of the module that starts with pkg.AppliedMagic and parses
 // is a record; those describing m are checked against the live entries,
-// newest first. A record whose entries all hold the original bytes is stale
-// (a revert that could not free it, a crash before the commit) and left
-// out; one partly live is a *RecordError.
+// newest first (liveSet).
 func readAppliedSet(t *Target, m Module, codeHash [32]byte) (*appliedSet, error) {
+	lo, hi := recordReach(t, m)
+	all, err := scanRecords(t, lo, hi)
+	if err != nil {
+		return nil, err
+	}
+	var recs []*pkg.AppliedRecord
+	for _, r := range all {
+		if r.ModuleBase == m.Base && r.CodeHash == codeHash {
+			recs = append(recs, r)
+		}
+	}
+	return liveSet(t, m, recs)
+}
+
+// recordReach is the address range [lo, hi) the records of module m may
+// start in: patch memory is allocated within near-branch reach of it.
+func recordReach(t *Target, m Module) (lo, hi uint64) {
 	reach := reachFor(t.arch, 0)
-	lo, hi := uint64(0), m.Base+m.Size+reach
+	lo, hi = 0, m.Base+m.Size+reach
 	if m.Base > reach {
 		lo = m.Base - reach
 	}
 	if hi < m.Base {
 		hi = ^uint64(0)
 	}
+	return lo, hi
+}
+
+// scanRecords parses every applied record that starts a private readable
+// mapping beginning in [lo, hi), whatever module it describes.
+func scanRecords(t *Target, lo, hi uint64) ([]*pkg.AppliedRecord, error) {
 	var starts []uint64
 	var err error
 	if rl, ok := t.p.(regionLister); ok {
@@ -111,11 +132,19 @@ func readAppliedSet(t *Target, m Module, codeHash [32]byte) (*appliedSet, error)
 			continue
 		}
 		r, err := pkg.ParseAppliedRecord(buf)
-		if err != nil || r.Region != a || r.ModuleBase != m.Base || r.CodeHash != codeHash {
+		if err != nil || r.Region != a {
 			continue
 		}
 		recs = append(recs, r)
 	}
+	return recs, nil
+}
+
+// liveSet checks recs (the records of module m for one build) against the
+// live entries, newest first. A record whose entries all hold the original
+// bytes is stale (a revert that could not free it, a crash before the
+// commit) and left out; one partly live is a *RecordError.
+func liveSet(t *Target, m Module, recs []*pkg.AppliedRecord) (*appliedSet, error) {
 	sort.SliceStable(recs, func(i, j int) bool { return recs[i].Sequence < recs[j].Sequence })
 
 	s := &appliedSet{t: t, base: m.Base}

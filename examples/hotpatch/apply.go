@@ -143,17 +143,28 @@ the package.`,
 
 var statusCommand = &command{
 	name:  "status",
-	args:  "PACKAGE",
+	args:  "[PACKAGE]",
 	short: "which packages process -pid N has applied",
-	long: `Status attaches to process -pid, finds the module PACKAGE was built for, and
-lists the packages applied to that module as the process records them
-(sequence, signer, functions redirected, patch memory). It writes nothing.`,
-	nargs: 1,
+	long: `Status attaches to process -pid and lists the packages applied in it, as
+the process itself records them. Without PACKAGE it lists every module that
+has packages applied (name, load address); with PACKAGE (its signature
+verified against -key first) only the module PACKAGE was built for, found
+by identity. Each package shows its sequence and the one it requires, its
+signer's key ID, its patch memory, the SHA-256 of the package file (its
+first 12 hex digits) and the functions it redirected by RVA: the process
+records no names, so names are shown only for the functions PACKAGE
+replaces. A record left behind by a revert that could not free its memory
+is not listed. It writes nothing. -key and -unsigned matter only with
+PACKAGE.`,
+	optArgs: 1,
 	setup: func(fs *flag.FlagSet) func(*env, []string) error {
 		tf := addTargetFlags(fs)
 		return func(e *env, args []string) error {
 			ctx, cancel := context.WithTimeout(context.Background(), *tf.timeout)
 			defer cancel()
+			if len(args) == 0 {
+				return statusAll(ctx, e, tf)
+			}
 			t, p, err := tf.open(ctx, e, args[0])
 			if err != nil {
 				return err
@@ -163,16 +174,62 @@ lists the packages applied to that module as the process records them
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "process %d: %s at %#x: %d packages applied\n", t.PID(), m.Name, m.Base, len(recs))
-			for _, r := range recs {
-				signer := "unsigned"
-				if r.KeyID != (pkg.KeyID{}) {
-					signer = "signed by " + r.KeyID.String()
+			names := map[uint32]string{}
+			for _, f := range p.Functions {
+				if !f.New {
+					names[f.OldRVA] = f.Name
 				}
-				fmt.Fprintf(e.stdout, "  sequence %d (requires %d), %s, %d functions, patch memory %#x (%d bytes)\n",
-					r.Sequence, r.Requires, signer, len(r.Functions), r.Region, r.RegionSize)
 			}
+			printApplied(e, t.PID(), m, recs, names)
 			return nil
 		}
 	},
+}
+
+// statusAll lists every package applied in the process, without a package:
+// the records alone say which module, sequence, signer and functions.
+func statusAll(ctx context.Context, e *env, tf *targetFlags) error {
+	if *tf.pid <= 0 {
+		return usageError("-pid is required")
+	}
+	t, err := attach(ctx, *tf.pid)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	e.progress("attached to process %d", *tf.pid)
+	mods, err := patch.AppliedRecords(t)
+	if err != nil {
+		return err
+	}
+	if len(mods) == 0 {
+		fmt.Fprintf(e.stdout, "process %d: no packages applied\n", t.PID())
+		return nil
+	}
+	for _, m := range mods {
+		printApplied(e, t.PID(), m.Module, m.Records, nil)
+	}
+	return nil
+}
+
+// printApplied writes one module's applied packages, oldest first, with the
+// functions each redirected (named when names has the RVA).
+func printApplied(e *env, pid int, m patch.Module, recs []*pkg.AppliedRecord, names map[uint32]string) {
+	fmt.Fprintf(e.stdout, "process %d: %s at %#x: %d packages applied\n", pid, m.Name, m.Base, len(recs))
+	for _, r := range recs {
+		signer := "unsigned"
+		if r.KeyID != (pkg.KeyID{}) {
+			signer = "signed by " + r.KeyID.String()
+		}
+		fmt.Fprintf(e.stdout, "  sequence %d (requires %d), %s, %d functions, patch memory %#x (%d bytes)\n",
+			r.Sequence, r.Requires, signer, len(r.Functions), r.Region, r.RegionSize)
+		fmt.Fprintf(e.stdout, "    package sha256 %x\n", r.Package[:6])
+		for _, f := range r.Functions {
+			if name, ok := names[f.OldRVA]; ok {
+				fmt.Fprintf(e.stdout, "    function RVA %#x %s\n", f.OldRVA, name)
+			} else {
+				fmt.Fprintf(e.stdout, "    function RVA %#x\n", f.OldRVA)
+			}
+		}
+	}
 }

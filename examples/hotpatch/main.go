@@ -16,7 +16,7 @@
 //	build OLD NEW     a signed patch package from two builds
 //	show PACKAGE      verify a package's signature and print what it carries
 //	apply PACKAGE     apply a package to a running process (-pid)
-//	status PACKAGE    which packages a running process has applied
+//	status [PACKAGE]  which packages a running process has applied
 //	revert PACKAGE    undo an applied package in a running process
 //	help [COMMAND]    this text, or the usage and flags of one command
 //
@@ -54,8 +54,11 @@ type command struct {
 	args  string // the positional arguments, for the usage line
 	short string // one line for the command list
 	long  string // the paragraph `hotpatch help NAME` prints
-	nargs int    // exact number of positional arguments
-	setup func(fs *flag.FlagSet) func(e *env, args []string) error
+	nargs int    // number of positional arguments
+	// optArgs is how many more (trailing) positional arguments may be
+	// given: status takes a package or none.
+	optArgs int
+	setup   func(fs *flag.FlagSet) func(e *env, args []string) error
 }
 
 // env is what a running command writes to: results to stdout, progress and
@@ -122,8 +125,12 @@ func (c *command) run(args []string, stdout, stderr io.Writer) int {
 		// flag has already printed the problem and the usage.
 		return exitUsage
 	}
-	if fs.NArg() != c.nargs {
-		fmt.Fprintf(stderr, "hotpatch %s: want %d arguments (%s), got %d\n", c.name, c.nargs, c.args, fs.NArg())
+	if n := fs.NArg(); n < c.nargs || n > c.nargs+c.optArgs {
+		want := fmt.Sprint(c.nargs)
+		if c.optArgs > 0 {
+			want = fmt.Sprintf("%d to %d", c.nargs, c.nargs+c.optArgs)
+		}
+		fmt.Fprintf(stderr, "hotpatch %s: want %s arguments (%s), got %d\n", c.name, want, c.args, n)
 		c.usage(stderr, fs)
 		return exitUsage
 	}
