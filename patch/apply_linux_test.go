@@ -38,16 +38,9 @@ type elfChild struct {
 func startELF(t testing.TB, name string, interval int) *elfChild {
 	t.Helper()
 	cmd := exec.Command(fixtures.Path(t, name), "1000000", strconv.Itoa(interval))
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	// Registered first, so it runs after the target's Close (a tracer must
-	// not wait for its tracee).
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	return &elfChild{cmd: cmd, lr: readLines(out)}
+	// Its Cleanup is registered first, so it runs after the target's Close
+	// (a tracer must not wait for its tracee).
+	return &elfChild{cmd: cmd, lr: startLines(t, cmd)}
 }
 
 func attachPtrace(t testing.TB, pid int) *patch.Target {

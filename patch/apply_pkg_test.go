@@ -3,12 +3,10 @@
 package patch_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/seed3bccf95f/hotpatch/image"
 	"github.com/seed3bccf95f/hotpatch/internal/fixtures"
+	"github.com/seed3bccf95f/hotpatch/internal/testenv"
 	"github.com/seed3bccf95f/hotpatch/patch"
 	"github.com/seed3bccf95f/hotpatch/patch/diff"
 	"github.com/seed3bccf95f/hotpatch/patch/pkg"
@@ -61,37 +60,29 @@ func buildFixturePackage(t testing.TB, v1, v2 string, opts pkg.BuildOptions) *fi
 	return &fixturePackage{old: old, data: data, pub: pub, priv: priv, p: loaded}
 }
 
-// lineReader delivers a fixture program's printed lines.
+// lineReader delivers every line a fixture program prints, parsed.
 type lineReader struct {
-	lines chan string
+	lines *testenv.Lines
 }
 
-func readLines(r io.Reader) *lineReader {
-	lr := &lineReader{lines: make(chan string, 1<<16)}
-	go func() {
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			lr.lines <- sc.Text()
-		}
-		close(lr.lines)
-	}()
-	return lr
+// startLines starts a fixture program and reads every line it prints (the
+// buffer holds minutes of them: none is dropped). Its Cleanup, registered
+// now, kills and waits for the program after the Cleanups registered later
+// (a target's Close: a tracer must not wait for its tracee).
+func startLines(t testing.TB, cmd *exec.Cmd) *lineReader {
+	t.Helper()
+	return &lineReader{lines: testenv.StartLines(t, cmd, 1<<16, testenv.BlockWhenFull)}
 }
 
 // next returns the next line; the bound is a hang guard (Wine can be slow),
 // not a timing assertion.
 func (lr *lineReader) next(t testing.TB) fixtures.Line {
 	t.Helper()
-	select {
-	case s, ok := <-lr.lines:
-		require.True(t, ok, "the fixture program stopped printing")
-		l, err := fixtures.ParseLine(s)
-		require.NoError(t, err)
-		return l
-	case <-time.After(2 * time.Minute):
-		t.Fatal("no line from the fixture program for 2 minutes")
-		return fixtures.Line{}
-	}
+	s, ok := lr.lines.Next(t, time.Now().Add(2*time.Minute))
+	require.True(t, ok, "the fixture program stopped printing")
+	l, err := fixtures.ParseLine(s)
+	require.NoError(t, err)
+	return l
 }
 
 // modelChecker checks every line a fixture program prints against
@@ -183,7 +174,7 @@ func (c *modelChecker) drain(t testing.TB, lr *lineReader, want string) {
 	t.Helper()
 	for {
 		select {
-		case s, ok := <-lr.lines:
+		case s, ok := <-lr.lines.Chan():
 			if !ok {
 				return
 			}

@@ -74,14 +74,7 @@ func requireSameWin(t testing.TB, want, got winSnapshot, what string) {
 func TestApplyWindowsEndToEnd(t *testing.T) {
 	fp := buildFixturePackage(t, "c-v1-amd64.exe", "c-v2-amd64.exe", pkg.BuildOptions{})
 	cmd := exec.Command(fixtures.Path(t, "c-v1-amd64.exe"), "1000000", "20")
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	lr := readLines(out)
+	lr := startLines(t, cmd)
 	chk := newModelChecker()
 	for range 3 {
 		require.Equal(t, "v1", chk.feed(t, lr.next(t)))

@@ -3,7 +3,6 @@
 package patch
 
 import (
-	"bufio"
 	"context"
 	"debug/elf"
 	"encoding/binary"
@@ -64,7 +63,7 @@ func childProgram(t testing.TB) string {
 type cchild struct {
 	pid   int
 	stdin io.WriteCloser
-	lines chan string
+	lines *testenv.Lines
 	syms  map[string]Function
 }
 
@@ -75,23 +74,10 @@ func startChild(t testing.TB, threads int, mode string) *cchild {
 	t.Helper()
 	bin := childProgram(t)
 	cmd := exec.Command(bin, fmt.Sprint(threads), mode)
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
 	in, err := cmd.StdinPipe()
 	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	c := &cchild{pid: cmd.Process.Pid, stdin: in, lines: make(chan string, 256), syms: map[string]Function{}}
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			select {
-			case c.lines <- sc.Text():
-			default:
-			}
-		}
-		close(c.lines)
-	}()
+	lines := testenv.StartLines(t, cmd, 256, testenv.DropWhenFull)
+	c := &cchild{pid: cmd.Process.Pid, stdin: in, lines: lines, syms: map[string]Function{}}
 	f, err := elf.Open(bin)
 	require.NoError(t, err)
 	defer f.Close()
@@ -104,43 +90,30 @@ func startChild(t testing.TB, threads int, mode string) *cchild {
 	return c
 }
 
+// notBad fails the test at a "bad" line: the child found a wrong result.
+func notBad(t testing.TB, l string) {
+	t.Helper()
+	require.False(t, strings.HasPrefix(l, "bad"), "child: %s", l)
+}
+
 // waitSteady reads output until n lines in a row are want; a "bad" line
 // fails at once.
 func (c *cchild) waitSteady(t testing.TB, want string, n int) {
 	t.Helper()
-	timeout := time.After(30 * time.Second)
-	for run := 0; run < n; {
-		select {
-		case l, ok := <-c.lines:
-			require.True(t, ok, "child output ended while waiting for %q", want)
-			require.False(t, strings.HasPrefix(l, "bad"), "child: %s", l)
-			if l == want {
-				run++
-			} else {
-				run = 0
-			}
-		case <-timeout:
-			t.Fatalf("no %d lines %q in a row within 30s", n, want)
-		}
-	}
+	steady := testenv.InARow(want, n)
+	c.lines.WaitFor(t, time.Now().Add(30*time.Second), fmt.Sprintf("%d lines %q in a row", n, want), func(l string) bool {
+		notBad(t, l)
+		return steady(l)
+	})
 }
 
 // waitPrefix returns the next line starting with prefix.
 func (c *cchild) waitPrefix(t testing.TB, prefix string) string {
 	t.Helper()
-	timeout := time.After(30 * time.Second)
-	for {
-		select {
-		case l, ok := <-c.lines:
-			require.True(t, ok, "child output ended while waiting for %q", prefix)
-			require.False(t, strings.HasPrefix(l, "bad"), "child: %s", l)
-			if strings.HasPrefix(l, prefix) {
-				return l
-			}
-		case <-timeout:
-			t.Fatalf("no %q line within 30s", prefix)
-		}
-	}
+	return c.lines.WaitFor(t, time.Now().Add(30*time.Second), fmt.Sprintf("%q line", prefix), func(l string) bool {
+		notBad(t, l)
+		return strings.HasPrefix(l, prefix)
+	})
 }
 
 func attachChild(t testing.TB, c *cchild) *Target {
@@ -411,7 +384,7 @@ func drain(c *cchild) []string {
 	timeout := time.After(2 * time.Second)
 	for {
 		select {
-		case l, ok := <-c.lines:
+		case l, ok := <-c.lines.Chan():
 			if !ok {
 				return out
 			}

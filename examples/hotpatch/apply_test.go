@@ -3,10 +3,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -45,14 +43,7 @@ func TestApplyRevert(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := testenv.Command(ctx, t, v1, "3000", "20")
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	defer func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	}()
-	lines := readLines(stdout)
+	lines := testenv.StartLines(t, cmd, 1024, testenv.BlockWhenFull).Chan()
 	pid := fmt.Sprint(cmd.Process.Pid)
 
 	first := waitLine(t, lines, func(l fixtures.Line) bool { return l.N >= 2 })
@@ -92,18 +83,6 @@ func lastLine(s string) string {
 		s = s[i+1:]
 	}
 	return s + "\n"
-}
-
-func readLines(r io.Reader) <-chan string {
-	ch := make(chan string, 1024)
-	go func() {
-		defer close(ch)
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			ch <- sc.Text()
-		}
-	}()
-	return ch
 }
 
 // waitLine returns the first line that satisfies ok; the program's lines

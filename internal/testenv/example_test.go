@@ -25,3 +25,19 @@ func ExamplePlatform() {
 	fmt.Println(testenv.Platform{GOOS: "windows", GOARCH: "arm64"})
 	// Output: windows/arm64
 }
+
+// InARow is a Lines.WaitFor match for a value that must hold steadily: it
+// holds at the third "2" in a row, after a run the "1" broke.
+func ExampleInARow() {
+	steady := testenv.InARow("2", 3)
+	for _, line := range []string{"2", "2", "1", "2", "2", "2"} {
+		fmt.Println(line, steady(line))
+	}
+	// Output:
+	// 2 false
+	// 2 false
+	// 1 false
+	// 2 false
+	// 2 false
+	// 2 true
+}

@@ -102,7 +102,7 @@ type child struct {
 	stdin io.WriteCloser
 	pid   int
 	bin   string
-	lines chan string
+	lines *testenv.Lines
 }
 
 // startChild runs the fixture and waits for "ready". Cleanup kills it; a
@@ -112,26 +112,10 @@ func startChild(t testing.TB, threads int, mode string) *child {
 	t.Helper()
 	bin := fixture(t)
 	cmd := exec.Command(bin, fmt.Sprint(threads), mode)
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
 	in, err := cmd.StdinPipe()
 	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	c := &child{cmd: cmd, stdin: in, pid: cmd.Process.Pid, bin: bin, lines: make(chan string, 64)}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			select {
-			case c.lines <- sc.Text():
-			default: // nobody listening: drop, keep the pipe drained
-			}
-		}
-		close(c.lines)
-	}()
+	lines := testenv.StartLines(t, cmd, 64, testenv.DropWhenFull)
+	c := &child{cmd: cmd, stdin: in, pid: cmd.Process.Pid, bin: bin, lines: lines}
 	if mode != "exit" {
 		c.waitFor(t, "ready", 0)
 	}
@@ -143,27 +127,18 @@ func startChild(t testing.TB, threads int, mode string) *child {
 // and requires the next 20 lines to all be want.
 func (c *child) waitFor(t testing.TB, want string, settle int) {
 	t.Helper()
-	timeout := time.After(30 * time.Second)
-	next := func() string {
-		select {
-		case l, ok := <-c.lines:
-			require.True(t, ok, "child output ended while waiting for %q", want)
-			return l
-		case <-timeout:
-			t.Fatalf("no %q from the child within 30s", want)
-		}
-		return ""
-	}
-	for next() != want {
-	}
+	deadline := time.Now().Add(30 * time.Second)
+	what := fmt.Sprintf("%q", want)
+	c.lines.WaitFor(t, deadline, what, func(l string) bool { return l == want })
 	if settle == 0 {
 		return
 	}
+	anyLine := func(string) bool { return true }
 	for i := 0; i < settle; i++ {
-		next()
+		c.lines.WaitFor(t, deadline, what, anyLine)
 	}
 	for i := 0; i < 20; i++ {
-		require.Equal(t, want, next(), "line %d after the first %q", i, want)
+		require.Equal(t, want, c.lines.WaitFor(t, deadline, what, anyLine), "line %d after the first %q", i, want)
 	}
 }
 
@@ -171,20 +146,7 @@ func (c *child) waitFor(t testing.TB, want string, settle int) {
 // after 30 s): for tests whose earlier output may still be buffered.
 func (c *child) waitSteady(t testing.TB, want string, n int) {
 	t.Helper()
-	timeout := time.After(30 * time.Second)
-	for run := 0; run < n; {
-		select {
-		case l, ok := <-c.lines:
-			require.True(t, ok, "child output ended while waiting for %q", want)
-			if l == want {
-				run++
-			} else {
-				run = 0
-			}
-		case <-timeout:
-			t.Fatalf("no %d lines %q in a row within 30s", n, want)
-		}
-	}
+	c.lines.WaitFor(t, time.Now().Add(30*time.Second), fmt.Sprintf("%d lines %q in a row", n, want), testenv.InARow(want, n))
 }
 
 func attach(t testing.TB, c *child) *Process {
