@@ -140,14 +140,29 @@ func parse(r io.Reader, label string) ([]*result, error) {
 }
 
 // baselineSubs are sub-benchmark names that are a baseline for their
-// siblings.
-var baselineSubs = map[string]bool{"debug-pe": true, "debug/elf": true, "direct": true, "gomonkey": true}
+// siblings, in order of preference (a per-call benchmark with both a direct
+// and a gomonkey sibling is compared with the direct call).
+var baselineSubs = []string{"debug-pe", "debug/elf", "direct", "gomonkey"}
 
-// baselineOf returns the result r is compared with, or nil.
+// isBaseline reports whether name is itself a baseline sub-benchmark.
+func isBaseline(name string) bool {
+	for _, b := range baselineSubs {
+		if strings.HasSuffix(name, "/"+b) {
+			return true
+		}
+	}
+	return false
+}
+
+// baselineOf returns the result r is compared with, or nil: the -baseline
+// pair named for it, else a baseline sibling, i.e. a sub-benchmark of the
+// same parent (everything before the last "/") in the same package. Names
+// repeat across packages (BenchmarkCall exists in three), so the package
+// must match too.
 func baselineOf(r *result, all []*result, pairs map[string]string) *result {
 	find := func(name string) *result {
 		for _, o := range all {
-			if o.Label == r.Label && o.Name == name && o != r {
+			if o.Label == r.Label && o.Pkg == r.Pkg && o.Name == name && o != r {
 				return o
 			}
 		}
@@ -156,12 +171,12 @@ func baselineOf(r *result, all []*result, pairs map[string]string) *result {
 	if b, ok := pairs[r.Name]; ok {
 		return find(b)
 	}
-	parent, sub, ok := strings.Cut(r.Name, "/")
-	if !ok || baselineSubs[sub] {
+	i := strings.LastIndex(r.Name, "/")
+	if i < 0 || isBaseline(r.Name) {
 		return nil
 	}
-	for b := range baselineSubs {
-		if o := find(parent + "/" + b); o != nil {
+	for _, b := range baselineSubs {
+		if o := find(r.Name[:i] + "/" + b); o != nil {
 			return o
 		}
 	}

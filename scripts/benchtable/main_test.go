@@ -75,3 +75,50 @@ func TestMedian(t *testing.T) {
 		require.InDelta(t, tc.spread, s, 1e-9)
 	}
 }
+
+// TestBaselineSiblings: a sub-benchmark's baseline is its sibling under the
+// same parent in the same package: nested names ("leaf/redirected" pairs
+// with "leaf/direct") and names that repeat across packages must not cross.
+func TestBaselineSiblings(t *testing.T) {
+	const nested = `pkg: example/patch
+BenchmarkCall/leaf/direct-2       	10	 3 ns/op
+BenchmarkCall/leaf/redirected-2   	10	 6 ns/op
+BenchmarkCall/framed/direct-2     	10	 5 ns/op
+BenchmarkCall/framed/redirected-2 	10	 20 ns/op
+pkg: example/gomonkey
+BenchmarkCall/direct-2   	10	 2 ns/op
+BenchmarkCall/hotpatch-2 	10	 4 ns/op
+BenchmarkCall/gomonkey-2 	10	 8 ns/op
+BenchmarkApplyRollback/hotpatch-2 	10	 30 ns/op
+BenchmarkApplyRollback/gomonkey-2 	10	 10 ns/op
+pkg: example/image
+BenchmarkParseELF/image.Parse-2 	10	 14 ns/op
+BenchmarkParseELF/debug/elf-2   	10	 2 ns/op
+`
+	rs, err := parse(strings.NewReader(nested), "linux/amd64")
+	require.NoError(t, err)
+	want := map[string]string{ // "pkg name" -> baseline name ("" = none)
+		"example/patch BenchmarkCall/leaf/direct":          "",
+		"example/patch BenchmarkCall/leaf/redirected":      "BenchmarkCall/leaf/direct",
+		"example/patch BenchmarkCall/framed/redirected":    "BenchmarkCall/framed/direct",
+		"example/gomonkey BenchmarkCall/hotpatch":          "BenchmarkCall/direct",
+		"example/gomonkey BenchmarkCall/gomonkey":          "",
+		"example/gomonkey BenchmarkApplyRollback/hotpatch": "BenchmarkApplyRollback/gomonkey",
+		"example/image BenchmarkParseELF/image.Parse":      "BenchmarkParseELF/debug/elf",
+		"example/image BenchmarkParseELF/debug/elf":        "",
+	}
+	for _, r := range rs {
+		w, ok := want[r.Pkg+" "+r.Name]
+		if !ok {
+			continue
+		}
+		b := baselineOf(r, rs, nil)
+		if w == "" {
+			require.Nil(t, b, "%s %s", r.Pkg, r.Name)
+			continue
+		}
+		require.NotNil(t, b, "%s %s", r.Pkg, r.Name)
+		require.Equal(t, r.Pkg, b.Pkg, "%s: baseline from another package", r.Name)
+		require.Equal(t, w, b.Name, "%s %s", r.Pkg, r.Name)
+	}
+}
