@@ -45,23 +45,7 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		img, err := Parse(data)
-		if err != nil {
-			if img != nil {
-				t.Fatalf("image and error: %v", err)
-			}
-			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrUnsupported) {
-				t.Fatalf("error matches neither ErrMalformed nor ErrUnsupported: %T %v", err, err)
-			}
-			var fe *FormatError
-			if errors.As(err, &fe) && fe.Offset > int64(len(data)) {
-				t.Fatalf("error offset %#x beyond the input (%#x bytes): %v", fe.Offset, len(data), err)
-			}
-			return
-		}
-		checkImage(t, img)
-	})
+	f.Fuzz(checkParse)
 }
 
 // checkImage fails t when img breaks an invariant the Image type documents.
@@ -130,4 +114,25 @@ func checkImage(t *testing.T, img *Image) {
 	if h, err := codeHash(img, code); err != nil || h != img.Identity.CodeHash {
 		t.Fatalf("CodeHash does not match the sections (%v)", err)
 	}
+}
+
+// checkParse is the property both fuzz targets check: Parse never panics,
+// and returns either a consistent image or a typed error (ErrMalformed or
+// ErrUnsupported) whose offset lies inside the input.
+func checkParse(t *testing.T, data []byte) {
+	img, err := Parse(data)
+	if err != nil {
+		if img != nil {
+			t.Fatalf("image and error: %v", err)
+		}
+		if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrUnsupported) {
+			t.Fatalf("error matches neither ErrMalformed nor ErrUnsupported: %T %v", err, err)
+		}
+		var fe *FormatError
+		if errors.As(err, &fe) && fe.Offset > int64(len(data)) {
+			t.Fatalf("error offset %#x beyond the input (%#x bytes): %v", fe.Offset, len(data), err)
+		}
+		return
+	}
+	checkImage(t, img)
 }
