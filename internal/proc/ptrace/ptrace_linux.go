@@ -324,15 +324,7 @@ func (p *Process) seizeAll(ctx context.Context) error {
 			break
 		}
 	}
-	for _, t := range p.threads {
-		if !t.zombie {
-			return nil
-		}
-	}
-	// Nothing but zombies: the process is dying (its exit reports follow).
-	p.settle()
-	p.exited.Store(true)
-	return p.errExited()
+	return p.aliveOrExited()
 }
 
 // seizeError turns a failed PTRACE_SEIZE into ErrPermission or ErrExited
@@ -675,15 +667,7 @@ func (p *Process) stopAll(ctx context.Context) error {
 			break
 		}
 	}
-	for _, t := range p.threads {
-		if !t.zombie {
-			return nil
-		}
-	}
-	// Nothing but zombies: the process is dying (its exit reports follow).
-	p.settle()
-	p.exited.Store(true)
-	return p.errExited()
+	return p.aliveOrExited()
 }
 
 // resumeAll lets every held thread run again. Threads still on their way
@@ -833,4 +817,18 @@ func (p *Process) detachAll() error {
 	}
 	p.holding = false
 	return errors.Join(errs...)
+}
+
+// aliveOrExited returns nil while any known thread is not a zombie; with
+// nothing but zombies the process is dying (its exit reports follow), so it
+// settles them and reports the exit.
+func (p *Process) aliveOrExited() error {
+	for _, t := range p.threads {
+		if !t.zombie {
+			return nil
+		}
+	}
+	p.settle()
+	p.exited.Store(true)
+	return p.errExited()
 }
