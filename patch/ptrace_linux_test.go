@@ -343,7 +343,7 @@ func TestPtracePermission(t *testing.T) {
 // TestPtraceStress: 8 threads call value() and compute() in a tight loop
 // while commits and rollbacks alternate; the child checks every result.
 func TestPtraceStress(t *testing.T) {
-	cycles := 5000
+	cycles := 10000
 	if testing.Short() {
 		cycles = 200
 	}
