@@ -2,7 +2,6 @@ package verify
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 
 	"github.com/seed3bccf95f/hotpatch/internal/arch"
@@ -41,19 +40,17 @@ func (r Range) contains(a uint64) bool { return a >= r.Start && a < r.End }
 // PreImage checks that got, the bytes found at addr, are want, the bytes the
 // patch was planned against. A mismatch is a *PreImageError naming symbol.
 func PreImage(addr uint64, symbol string, want, got []byte) error {
-	if bytes.Equal(want, got) {
-		return nil
-	}
-	return &PreImageError{Addr: addr, Symbol: symbol, Want: clone(want), Got: clone(got)}
+	var f Failure
+	f.PreImage(addr, symbol, want, got)
+	return f.Err()
 }
 
 // Readback checks that read, the bytes read at addr after a write, are
 // wrote. A mismatch is a *ReadbackError.
 func Readback(addr uint64, symbol string, wrote, read []byte) error {
-	if bytes.Equal(wrote, read) {
-		return nil
-	}
-	return &ReadbackError{Addr: addr, Symbol: symbol, Wrote: clone(wrote), Read: clone(read)}
+	var f Failure
+	f.Readback(addr, symbol, wrote, read)
+	return f.Err()
 }
 
 // ActivenessOptions tune Activeness.
@@ -81,15 +78,9 @@ var LinuxAMD64 = ActivenessOptions{SyscallRewind: 2, Syscalls: [][]byte{{0x0f, 0
 // or when its PC rewound by opts.SyscallRewind lies anywhere in a range.
 // The first active thread found is reported as *ActiveThreadError.
 func Activeness(threads []Thread, overwrite []Range, opts ActivenessOptions) error {
-	for _, t := range threads {
-		if t.NoRegs {
-			continue
-		}
-		if r, ok := ActiveIn(t.PC, overwrite, opts); ok {
-			return &ActiveThreadError{TID: t.ID, PC: t.PC, Function: r.Function}
-		}
-	}
-	return nil
+	var f Failure
+	f.Activeness(threads, overwrite, opts)
+	return f.Err()
 }
 
 // ActiveIn reports the range in which a thread stopped at pc is active (see
@@ -115,46 +106,25 @@ func ActiveIn(pc uint64, overwrite []Range, opts ActivenessOptions) (Range, bool
 // conservative: a stale word or an integer that happens to look like a
 // return address also refuses, which only delays the patch.
 func StackScan(tid int, sp uint64, stack []byte, functions []Range, wordSize int) error {
-	if wordSize != 8 && wordSize != 4 {
-		return fmt.Errorf("verify: stack word size %d: want 4 or 8", wordSize)
-	}
-	// Words are aligned on absolute addresses: skip to the first aligned one.
-	skip := int((uint64(wordSize) - sp%uint64(wordSize)) % uint64(wordSize))
-	for off := skip; off+wordSize <= len(stack); off += wordSize {
-		var w uint64
-		if wordSize == 8 {
-			w = binary.LittleEndian.Uint64(stack[off:])
-		} else {
-			w = uint64(binary.LittleEndian.Uint32(stack[off:]))
-		}
-		for _, f := range functions {
-			if w > f.Start && w < f.End {
-				return &ActiveThreadError{TID: tid, PC: w, Function: f.Function, Stack: true, Slot: sp + uint64(off)}
-			}
-		}
-	}
-	return nil
+	var f Failure
+	f.StackScan(tid, sp, stack, functions, wordSize)
+	return f.Err()
 }
 
 // Protection checks that the page at addr has, after a patch, the
 // protection it had before (want), and that it is not writable and
 // executable at once.
 func Protection(addr uint64, want, got Prot) error {
-	if err := NoWriteExec(addr, got); err != nil {
-		return err
-	}
-	if want != got {
-		return &ProtectionError{Addr: addr, Want: want, Got: got, Why: fmt.Sprintf("it was %s before the patch", want)}
-	}
-	return nil
+	var f Failure
+	f.Protection(addr, want, got)
+	return f.Err()
 }
 
 // NoWriteExec checks that a page is not writable and executable at once.
 func NoWriteExec(addr uint64, got Prot) error {
-	if got&ProtWrite != 0 && got&ProtExec != 0 {
-		return &ProtectionError{Addr: addr, Got: got, Why: "writable and executable"}
-	}
-	return nil
+	var f Failure
+	f.NoWriteExec(addr, got)
+	return f.Err()
 }
 
 // ConcurrentWrite decides how n bytes at addr can be written while other
