@@ -31,7 +31,9 @@ func TestFailureAllocates(t *testing.T) {
 		{"activeness busy", func() bool { return f.Activeness(inside, ranges, verify.LinuxAMD64) }, false},
 		{"stack ok", func() bool { return f.StackScan(7, 0x8000, stack[:40], ranges, 8) }, true},
 		{"stack busy", func() bool { return f.StackScan(7, 0x8000, stack, ranges, 8) }, false},
-		{"protection ok", func() bool { return f.Protection(0x1000, verify.ProtRead|verify.ProtExec, verify.ProtRead|verify.ProtExec) }, true},
+		{"protection ok", func() bool {
+			return f.Protection(0x1000, verify.ProtRead|verify.ProtExec, verify.ProtRead|verify.ProtExec)
+		}, true},
 		{"protection changed", func() bool { return f.Protection(0x1000, verify.ProtRead|verify.ProtExec, verify.ProtRead) }, false},
 		{"protection wx", func() bool { return f.NoWriteExec(0x1000, verify.ProtRead|verify.ProtWrite|verify.ProtExec) }, false},
 	} {
