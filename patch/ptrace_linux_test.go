@@ -330,14 +330,24 @@ func (a *alwaysParking) Stop(ctx context.Context) ([]proc.Thread, error) {
 	return a.parking.Stop(ctx)
 }
 
-// TestPtracePermission: a process already traced by someone else cannot be
-// attached: the error says permission.
-func TestPtracePermission(t *testing.T) {
+// TestPtraceHeldBySelf: a process this test process has already attached
+// (another Target of ours) is held, not forbidden. AttachLinux says so at
+// once, even with no deadline: waiting could be waiting for oneself. (A
+// holder in another process is waited for.)
+func TestPtraceHeldBySelf(t *testing.T) {
 	c := startChild(t, 1, "loop")
-	attachChild(t, c)
+	tg := attachChild(t, c)
 	_, err := AttachLinux(context.Background(), c.pid)
-	require.ErrorIs(t, err, ErrPermission)
+	require.ErrorIs(t, err, ErrHeld)
+	require.NotErrorIs(t, err, ErrPermission)
+	var held *HeldError
+	require.ErrorAs(t, err, &held)
+	require.True(t, held.Self)
+	require.Equal(t, os.Getpid(), held.HolderPID)
 	require.Contains(t, err.Error(), fmt.Sprint(c.pid))
+	// Once the first Target lets go, attaching works.
+	require.NoError(t, tg.Close())
+	attachChild(t, c)
 }
 
 // TestPtraceStress: 8 threads call value() and compute() in a tight loop

@@ -43,6 +43,16 @@ func newTarget(p proc.Process) *Target {
 
 // AttachLinux attaches to process pid through ptrace (Linux amd64; arm64
 // compiled only). Threads keep running until a commit stops them briefly.
+//
+// The attachment is exclusive and lasts until Close, which is what keeps
+// two agents from patching one process at once on Linux: while another
+// agent (or a debugger) is attached, AttachLinux waits for it, retrying
+// with backoff until ctx ends, then fails with a *HeldError (matching
+// ErrHeld and the context's error) naming the holder's pid and command.
+// A Target of this same process already attached gives a *HeldError with
+// Self set at once. Hold a Target only as long as needed: other agents
+// wait for it.
+//
 // A process the caller may not trace gives an error matching
 // proc.ErrPermission (also exposed as patch.ErrPermission).
 func AttachLinux(ctx context.Context, pid int) (*Target, error) {
@@ -59,6 +69,15 @@ var ErrPermission = proc.ErrPermission
 
 // ErrExited is matched by errors from a process that exited.
 var ErrExited = proc.ErrExited
+
+// ErrHeld is matched by errors from a target another agent holds (Linux:
+// it is attached) until the context ended; see HeldError.
+var ErrHeld = proc.ErrHeld
+
+// HeldError reports a target another agent holds: the target's pid, the
+// holder's pid and command name where the OS tells them, and why waiting
+// ended. AttachLinux returns it when another tracer stays attached.
+type HeldError = proc.HeldError
 
 // PID returns the target's process ID.
 func (t *Target) PID() int { return t.p.PID() }

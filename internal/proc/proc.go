@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/seed3bccf95f/hotpatch/internal/arch"
 )
@@ -122,7 +123,84 @@ var (
 	ErrNoMemory = errors.New("proc: no free memory within reach")
 	// ErrDynamicCode: the process forbids new executable memory (Windows ACG).
 	ErrDynamicCode = errors.New("proc: process forbids dynamic code")
+	// ErrHeld: another agent holds the process (it traces it, or holds its
+	// lock), so this one may not decide or write anything now. Unlike
+	// ErrPermission it is temporary: waiting, or trying later, helps.
+	ErrHeld = errors.New("proc: process held by another agent")
 )
+
+// HeldError reports that another agent holds the process: on Linux another
+// tracer is attached (a ptrace attachment is exclusive), on Windows another
+// holder has the target's lock (see Locker). The back-ends wait for the
+// holder to let go until the context ends; Err is then the context's error.
+// It matches ErrHeld, and Err (context.DeadlineExceeded, context.Canceled).
+type HeldError struct {
+	PID int // the target process
+	// HolderPID is the process holding the target, 0 when the OS does not
+	// say (a Windows mutex has no visible owner process).
+	HolderPID int
+	// Holder is the holder's command name, when known.
+	Holder string
+	// Lock is what is held: "ptrace" or the name of the lock.
+	Lock string
+	// Self: the holder is the calling process itself (another Target of
+	// it). The back-end does not wait then: the caller may be the one
+	// holding it, and would wait for itself.
+	Self bool
+	// Err is why waiting ended (the context's error); nil when the
+	// back-end did not wait (Self).
+	Err error
+}
+
+// Error implements error: the message names the target, the holder as far
+// as it is known and why waiting ended.
+func (e *HeldError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "proc: process %d is held by ", e.PID)
+	switch {
+	case e.Self:
+		fmt.Fprintf(&b, "this process (pid %d", e.HolderPID)
+		if e.Holder != "" {
+			fmt.Fprintf(&b, ", %s", e.Holder)
+		}
+		b.WriteString("): use the Target that holds it, or close it first")
+	case e.HolderPID != 0 && e.Holder != "":
+		fmt.Fprintf(&b, "another agent: pid %d (%s)", e.HolderPID, e.Holder)
+	case e.HolderPID != 0:
+		fmt.Fprintf(&b, "another agent: pid %d", e.HolderPID)
+	default:
+		b.WriteString("another agent")
+	}
+	if e.Lock != "" {
+		fmt.Fprintf(&b, " [%s]", e.Lock)
+	}
+	if e.Err != nil {
+		fmt.Fprintf(&b, ": gave up waiting: %v", e.Err)
+	}
+	return b.String()
+}
+
+// Is matches ErrHeld.
+func (e *HeldError) Is(target error) bool { return target == ErrHeld }
+
+// Unwrap returns why waiting ended, so errors.Is sees the context's error.
+func (e *HeldError) Unwrap() error { return e.Err }
+
+// Locker is implemented by back-ends whose access to a process does not by
+// itself exclude other agents (Windows: any number of processes may hold
+// OpenProcess handles). Lock takes a lock every agent using this library
+// takes on the same process, across agent processes; patch.Apply, Revert
+// and the applied-set reads hold it from reading the applied set to the
+// last write, so two agents cannot both see sequence N-1 and both apply N.
+// It waits for a holder until ctx ends, then fails with a *HeldError. The
+// returned unlock releases it (call it exactly once, from any goroutine).
+//
+// The Linux ptrace back-end does not implement it: a ptrace attachment is
+// exclusive and lasts as long as the Process, so being attached is the
+// lock (Attach waits for another tracer instead).
+type Locker interface {
+	Lock(ctx context.Context) (unlock func(), err error)
+}
 
 // AccessError reports a failed memory operation at an address.
 type AccessError struct {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/signal"
 	"runtime"
@@ -81,8 +82,23 @@ var _ proc.Process = (*Process)(nil)
 
 // Attach seizes every thread of process pid. The process keeps running;
 // Stop stops it. Threads it creates from now on are traced automatically.
-// A permission failure wraps proc.ErrPermission; a process that is gone (or
-// a zombie) wraps proc.ErrExited.
+//
+// A ptrace attachment is exclusive: while another tracer (another agent,
+// a debugger) is attached, the kernel refuses to seize. Attach then waits,
+// backing off with jitter from 5 ms to 200 ms, and tries again until ctx
+// ends; it then fails with a *proc.HeldError (matching proc.ErrHeld and the
+// context's error) naming the tracer's process and command name. Whatever
+// was seized before such a refusal is released first, so two agents never
+// hold parts of one process. Because the attachment lasts until Close,
+// being attached is what serialises agents on Linux: an agent that reads
+// the applied set and then writes cannot race another one.
+// If the tracer is the calling process itself (another Process of it),
+// Attach fails at once with a *proc.HeldError whose Self is set: the caller
+// may be the one holding it.
+//
+// A real refusal (no tracer: another user, Yama, no CAP_SYS_PTRACE) wraps
+// proc.ErrPermission at once; a process that is gone (or a zombie) wraps
+// proc.ErrExited.
 //
 // While attached, the tracer listens for SIGCHLD through os/signal (the
 // kernel's wake-up for tracee stops). A caller that is also the target's
@@ -92,6 +108,72 @@ func Attach(ctx context.Context, pid int, opts Options) (*Process, error) {
 	if pid <= 0 {
 		return nil, fmt.Errorf("ptrace: attach: invalid pid %d", pid)
 	}
+	backoff := heldBackoff
+	var last *heldSeize // the last refusal waited on
+	for {
+		p, err := attachOnce(ctx, pid)
+		var held *heldSeize
+		switch {
+		case err == nil:
+			return p, nil
+		case errors.As(err, &held) && !held.held.Self:
+			last = held
+		case last != nil && ctx.Err() != nil:
+			// The context ended during a new attempt: the holder is still
+			// the reason.
+		default:
+			return nil, err
+		}
+		if testHookHeld != nil {
+			testHookHeld(last.held)
+		}
+		wait := time.NewTimer(jitter(backoff))
+		select {
+		case <-ctx.Done():
+			wait.Stop()
+			last.held.Err = ctx.Err()
+			return nil, last
+		case <-wait.C:
+		}
+		backoff = min(2*backoff, maxHeldBackoff)
+	}
+}
+
+// heldSeize is a seize refused because another tracer holds the thread: a
+// *proc.HeldError with the threads involved.
+type heldSeize struct {
+	tid, tracer int
+	held        *proc.HeldError
+}
+
+// Error names the thread refused and the tracer thread, then the holder.
+func (e *heldSeize) Error() string {
+	return fmt.Sprintf("ptrace: attach pid %d (thread %d traced by thread %d): %v", e.held.PID, e.tid, e.tracer, e.held)
+}
+
+// Unwrap returns the *proc.HeldError.
+func (e *heldSeize) Unwrap() error { return e.held }
+
+// How Attach backs off while another tracer holds the process: a detaching
+// agent is gone within milliseconds, a patching one within its commit.
+const (
+	heldBackoff    = 5 * time.Millisecond
+	maxHeldBackoff = 200 * time.Millisecond
+)
+
+// testHookHeld, when set, sees every refusal Attach waits on (tests use it
+// to release the holder only once Attach is known to be waiting).
+var testHookHeld func(*proc.HeldError)
+
+// jitter spreads d over [d/2, 3d/2), so agents backing off from one another
+// do not retry in lockstep.
+func jitter(d time.Duration) time.Duration {
+	return d/2 + rand.N(d)
+}
+
+// attachOnce is one attempt of Attach. On failure everything seized so far
+// is detached (shutdown), and the tracer thread ends.
+func attachOnce(ctx context.Context, pid int) (*Process, error) {
 	if gone(pid) {
 		return nil, fmt.Errorf("ptrace: attach pid %d: %w", pid, proc.ErrExited)
 	}
@@ -307,7 +389,7 @@ func (p *Process) seizeAll(ctx context.Context) error {
 		// The leader called pthread_exit; the other threads live on.
 		p.threads[p.pid] = &thread{tid: p.pid, zombie: true, untraced: true}
 	} else {
-		if err := seize(p.pid); err != nil {
+		if err := p.seizeThread(p.pid); err != nil {
 			return p.seizeError(p.pid, err)
 		}
 		p.threads[p.pid] = &thread{tid: p.pid}
@@ -339,15 +421,53 @@ func (p *Process) seizeError(tid int, err error) error {
 			p.exited.Store(true)
 			return fmt.Errorf("ptrace: attach pid %d: %w (zombie)", p.pid, proc.ErrExited)
 		}
+		if tracer := tracerPid(p.pid, tid); tracer != 0 {
+			// Busy, not forbidden: another tracer holds the thread.
+			// TracerPid is the tracing thread; name its process.
+			tgid, comm := threadProcess(tracer)
+			held := &proc.HeldError{PID: p.pid, HolderPID: tgid, Holder: comm, Lock: "ptrace", Self: tgid == os.Getpid()}
+			return &heldSeize{tid: tid, tracer: tracer, held: held}
+		}
 		why := "needs CAP_SYS_PTRACE or the same user (and Yama ptrace_scope allowing it)"
-		if tp := tracerPid(p.pid, tid); tp != 0 {
-			why = "already traced by " + strconv.Itoa(tp)
-		} else if b, err := os.ReadFile("/proc/sys/kernel/yama/ptrace_scope"); err == nil {
+		if b, err := os.ReadFile("/proc/sys/kernel/yama/ptrace_scope"); err == nil {
 			why += "; kernel.yama.ptrace_scope=" + strings.TrimSpace(string(b))
 		}
 		return fmt.Errorf("ptrace: attach pid %d (thread %d): %w: %w (%s)", p.pid, tid, proc.ErrPermission, err, why)
 	}
 	return fmt.Errorf("ptrace: attach pid %d (thread %d): %w", p.pid, tid, err)
+}
+
+// seizeThread seizes tid. A refusal while no tracer is shown is tried once
+// more: a tracer that detached between the refusal and the look at
+// TracerPid would otherwise pass for a permission refusal.
+func (p *Process) seizeThread(tid int) error {
+	err := seize(tid)
+	if errors.Is(err, unix.EPERM) && tracerPid(p.pid, tid) == 0 {
+		err = seize(tid)
+	}
+	return err
+}
+
+// threadProcess returns the process (thread group) a thread belongs to and
+// the process's command name; 0 and "" when the thread is gone.
+func threadProcess(tid int) (tgid int, comm string) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tid))
+	if err != nil {
+		return 0, ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Tgid:"); ok {
+			tgid, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	if tgid == 0 {
+		return 0, ""
+	}
+	c, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", tgid))
+	if err != nil {
+		return tgid, ""
+	}
+	return tgid, strings.TrimSpace(string(c))
 }
 
 // tracerPid reads the TracerPid of a thread (a thread ID: the tracing thread).
@@ -394,7 +514,7 @@ func (p *Process) scanTasks() (int, error) {
 			continue
 		}
 		n++
-		if err := seize(tid); err != nil {
+		if err := p.seizeThread(tid); err != nil {
 			switch {
 			case errors.Is(err, unix.ESRCH):
 				continue // exited meanwhile

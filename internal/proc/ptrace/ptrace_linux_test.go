@@ -78,6 +78,14 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	if target := os.Getenv("HOTPATCH_PTRACE_HOLD"); target != "" {
+		// Helper mode (startHolder): another agent holding the target.
+		if err := hold(target); err != nil {
+			fmt.Println("FAIL:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if fixture := os.Getenv("HOTPATCH_PTRACE_OWN"); fixture != "" {
 		// Helper mode (TestUnprivileged): as an ordinary user, trace a
 		// child of one's own through everything a commit does.
@@ -505,17 +513,22 @@ func TestExited(t *testing.T) {
 	})
 }
 
-// TestPermission: a process already traced (here by another tracer of
-// ours) cannot be attached; the error says so. As root, that is the one
-// refusal a test can provoke without touching a process it did not start.
-func TestPermission(t *testing.T) {
+// TestHeldBySelf: a process this test process already traces (another
+// Process of ours) is held, not forbidden, and Attach does not wait for it
+// even without a deadline: the caller may be the one holding it.
+func TestHeldBySelf(t *testing.T) {
 	c := startChild(t, 2, "loop")
 	p := attach(t, c)
 	_, err := Attach(context.Background(), c.pid, Options{})
-	require.ErrorIs(t, err, proc.ErrPermission)
-	require.ErrorIs(t, err, syscall.EPERM)
-	require.Contains(t, err.Error(), fmt.Sprint(c.pid))
-	require.Contains(t, err.Error(), "already traced by")
+	require.ErrorIs(t, err, proc.ErrHeld)
+	require.NotErrorIs(t, err, proc.ErrPermission)
+	var held *proc.HeldError
+	require.ErrorAs(t, err, &held)
+	require.True(t, held.Self)
+	require.Equal(t, c.pid, held.PID)
+	require.Equal(t, os.Getpid(), held.HolderPID)
+	require.NoError(t, held.Err, "it did not wait")
+	require.Contains(t, err.Error(), fmt.Sprintf("process %d is held by this process (pid %d", c.pid, os.Getpid()))
 	require.NoError(t, p.Close())
 	// Once the first tracer is gone, attaching works.
 	p2 := attach(t, c)
