@@ -186,6 +186,12 @@ func (e *ArchError) Error() string {
 // pkg.ErrUnsigned, *ArchError, and a *NeedStopError from a back-end that
 // cannot stop threads (Self on Linux). A failure after the allocation frees
 // it and leaves the process as it was.
+//
+// Agents in different processes are serialised from reading the applied
+// set to the last write: on Linux a Target's ptrace attachment excludes
+// every other agent; on Windows Apply and Revert hold a lock named after
+// the target process, waiting for another holder until ctx ends, then
+// failing with a *HeldError (matching ErrHeld) before anything is read.
 func Apply(ctx context.Context, t *Target, p *pkg.Package, opts ApplyOptions) (*AppliedPackage, error) {
 	if t == nil || p == nil {
 		return nil, errors.New("patch: Apply: nil target or package")
@@ -199,7 +205,10 @@ func Apply(ctx context.Context, t *Target, p *pkg.Package, opts ApplyOptions) (*
 	if err := checkArch(t, p); err != nil {
 		return nil, err
 	}
-	unlock := registry.lock(t)
+	unlock, err := lockTarget(ctx, t)
+	if err != nil {
+		return nil, err
+	}
 	defer unlock()
 	mod, set, err := locate(t, p, opts.ModuleBase)
 	if err != nil {
@@ -372,7 +381,10 @@ func Revert(ctx context.Context, t *Target, p *pkg.Package, opts ApplyOptions) e
 	if err := checkArch(t, p); err != nil {
 		return err
 	}
-	unlock := registry.lock(t)
+	unlock, err := lockTarget(ctx, t)
+	if err != nil {
+		return err
+	}
 	defer unlock()
 	mod, set, err := locate(t, p, opts.ModuleBase)
 	if err != nil {
@@ -461,21 +473,20 @@ func (t *Target) regionUnused(ctx context.Context, r verify.Range, opts Options)
 		act = verify.LinuxAMD64
 	}
 	stack := make([]byte, opts.StackBytes)
+	// StackScan treats r like a function: a word equal to its first byte
+	// is not a return address into it; widen by one.
+	in, wide := []verify.Range{r}, []verify.Range{r}
+	wide[0].Start--
 	backoff := opts.Backoff
 	for try := 0; try < 8; try++ {
 		threads, err := t.p.Stop(ctx)
 		if err != nil {
 			return false
 		}
-		busy := verify.Activeness(threads, []verify.Range{r}, act)
-		if busy == nil {
-			// StackScan treats r like a function: a word equal to its
-			// first byte is not a return address into it; widen by one.
-			wide := r
-			wide.Start--
-			busy = t.scanStacks(threads, []verify.Range{wide}, stack)
-		}
-		if err := t.p.Resume(); err != nil || busy == nil {
+		// The window allocates nothing (see window in stopped.go).
+		var f fault
+		unused := f.check.Activeness(threads, in, act) && t.scanStacks(threads, wide, stack, &f)
+		if err := t.p.Resume(); err != nil || unused {
 			return err == nil
 		}
 		if sleep(ctx, jitter(backoff)) != nil {
@@ -487,11 +498,20 @@ func (t *Target) regionUnused(ctx context.Context, r verify.Range, opts Options)
 }
 
 // AppliedSet returns the module of the target that is p's base build and the
-// records of the packages applied to it, oldest first.
+// records of the packages applied to it, oldest first. Where the back-end
+// has a cross-agent lock (Windows), it waits for an Apply or Revert of
+// another agent on the same process to finish, so it never reads one half
+// done.
 func AppliedSet(t *Target, p *pkg.Package) (Module, []*pkg.AppliedRecord, error) {
 	if err := checkArch(t, p); err != nil {
 		return Module{}, nil, err
 	}
+	// Not in the middle of another agent's Apply or Revert (see lockTarget).
+	unlock, err := lockTarget(context.Background(), t)
+	if err != nil {
+		return Module{}, nil, err
+	}
+	defer unlock()
 	mod, set, err := locate(t, p, 0)
 	if err != nil {
 		return Module{}, nil, err
@@ -675,7 +695,7 @@ type appliedRegistry struct {
 
 // lock serialises Apply and Revert on one Target: each reads the applied
 // set, decides, then writes; two at once would both see the same set.
-// (Agents in different processes are not serialised: run one per target.)
+// Agents in other processes are kept out by lockTarget.
 func (r *appliedRegistry) lock(t *Target) (unlock func()) {
 	r.mu.Lock()
 	if r.locks == nil {

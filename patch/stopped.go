@@ -2,7 +2,6 @@ package patch
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -52,6 +51,91 @@ type stats struct {
 	attempts int
 }
 
+// The window is the time between Stop and Resume. Nothing in it allocates
+// or takes a lock of its own: a suspended thread may hold the Go heap's or
+// the process heap's lock (Windows in-process, where the caller's own
+// runtime threads are suspended too), and waiting for it would never end.
+// Everything it needs is sized before Stop (window); a failure inside is
+// recorded in place (fault) and becomes an error after Resume; a thread
+// list larger than the buffers makes it resume, grow them and stop again.
+
+// window holds the buffers one stop of the target works in.
+type window struct {
+	cur   [][]byte // per site: the pre-image read
+	back  [][]byte // per site: what was written, read back
+	undo  [][]byte // per site: the pre-image, read back after undoing
+	moved []movedThread
+	stay  []proc.Thread
+	stack []byte
+	fail  fault // why the window ended without the change
+	undid fault // why undoing a failed change failed, too
+}
+
+// newWindow sizes a window for ch, for up to threads threads.
+func newWindow(ch *change, opts Options, threads int) *window {
+	w := &window{}
+	for _, s := range ch.sites {
+		w.cur = append(w.cur, make([]byte, len(s.want)))
+		w.back = append(w.back, make([]byte, len(s.put)))
+		w.undo = append(w.undo, make([]byte, len(s.want)))
+	}
+	if opts.Strict {
+		w.stack = make([]byte, opts.StackBytes)
+	}
+	w.fit(threads)
+	return w
+}
+
+// fit makes room for n threads.
+func (w *window) fit(n int) {
+	if cap(w.stay) < n {
+		w.stay = make([]proc.Thread, 0, n)
+		w.moved = make([]movedThread, 0, n)
+	}
+}
+
+// fault is a failure inside the window, kept without allocating: a failed
+// check (in check) or a failed back-end call (op set).
+type fault struct {
+	check verify.Failure
+	op    string // SiteError.Op
+	name  string
+	tid   int // the thread a "setpc" or "stack" failure concerns (name unset)
+	addr  uint64
+	err   error
+}
+
+// site records a back-end failure (the first one).
+func (f *fault) site(op, name string, tid int, addr uint64, err error) {
+	if !f.failed() {
+		f.op, f.name, f.tid, f.addr, f.err = op, name, tid, addr, err
+	}
+}
+
+func (f *fault) failed() bool { return f.op != "" || f.check.Failed() }
+
+// error builds the typed error (after the window).
+func (f *fault) error() error {
+	if f.op == "" {
+		return f.check.Err()
+	}
+	name := f.name
+	if name == "" {
+		name = fmt.Sprintf("thread %d", f.tid)
+	}
+	return &SiteError{Op: f.op, Function: name, Addr: f.addr, Err: f.err}
+}
+
+// outcome is how a window ended.
+type outcome uint8
+
+const (
+	done   outcome = iota // the change is made
+	busy                  // a thread is in the way (w.fail.check has it): retry
+	failed                // w.fail says why; the target is as it was unless w.undid failed too
+	grow                  // more threads than the buffers hold
+)
+
 // applyStopped stops the target, checks (through verify) that the change may
 // be made, makes it and resumes. A thread in the way makes it resume, back
 // off and retry until ctx ends. Any failure after the first write restores
@@ -69,10 +153,6 @@ func (t *Target) applyStopped(ctx context.Context, ch *change, opts Options) (st
 	ranges = append(ranges, ch.busy...)
 
 	// Protections before, one query per distinct region.
-	type protAt struct {
-		addr uint64
-		r    proc.Region
-	}
 	var before []protAt
 	for _, s := range ch.sites {
 		if covered(before, s.addr, func(p protAt) proc.Region { return p.r }) {
@@ -84,17 +164,8 @@ func (t *Target) applyStopped(ctx context.Context, ch *change, opts Options) (st
 		}
 		before = append(before, protAt{s.addr, r})
 	}
-	cur := make([][]byte, len(ch.sites))
-	for i, s := range ch.sites {
-		cur[i] = make([]byte, len(s.want))
-	}
-	var stack []byte
-	if opts.Strict {
-		stack = make([]byte, opts.StackBytes)
-	}
+	w := newWindow(ch, opts, 64)
 	backoff := opts.Backoff
-	var moved []movedThread
-	var stay []proc.Thread
 	var lastBusy error
 	for {
 		st.attempts++
@@ -106,131 +177,172 @@ func (t *Target) applyStopped(ctx context.Context, ch *change, opts Options) (st
 			}
 			return st, fmt.Errorf("patch: stop: %w", err)
 		}
-		fail := func(err error) (stats, error) {
-			if rerr := t.p.Resume(); rerr != nil {
-				return st, &RestoreError{Err: err, Restore: rerr}
+		out := t.change(ch, w, threads, ranges, before, act, opts.Strict)
+		rerr := t.p.Resume()
+		switch out {
+		case done:
+			if rerr != nil {
+				return st, fmt.Errorf("patch: resume after writing: %w", rerr)
 			}
-			return st, err
-		}
-		// Pre-image.
-		for i, s := range ch.sites {
-			if err := t.p.ReadAt(cur[i], s.addr); err != nil {
-				return fail(&SiteError{Op: "read", Function: s.name, Addr: s.addr, Err: err})
+			st.pause = time.Since(start)
+			return st, nil
+		case grow:
+			st.attempts--
+			if rerr != nil {
+				return st, fmt.Errorf("patch: resume: %w", rerr)
 			}
-			if err := verify.PreImage(s.addr, s.name, s.want, cur[i]); err != nil {
-				return fail(err)
+			w.fit(2 * len(threads))
+			continue
+		case busy:
+			if rerr != nil {
+				return st, fmt.Errorf("patch: resume: %w", rerr)
 			}
-		}
-		// Activeness: first the threads the change can move, then the rest.
-		// A moved thread lands on the copy of the instruction it was at,
-		// which is consistent by construction: only the others are checked.
-		moved = moved[:0]
-		stay = stay[:0]
-		for _, th := range threads {
-			if pc, ok := moveTarget(ch.moves, th.PC); ok && !th.NoRegs {
-				moved = append(moved, movedThread{tid: th.ID, oldPC: th.PC, newPC: pc})
-				continue
-			}
-			stay = append(stay, th)
-		}
-		busy := verify.Activeness(stay, ranges, act)
-		if busy == nil && opts.Strict {
-			busy = t.scanStacks(threads, ch.strict, stack)
-		}
-		if busy != nil {
-			var ae *verify.ActiveThreadError
-			if !errors.As(busy, &ae) {
-				return fail(busy)
-			}
-			if err := t.p.Resume(); err != nil {
-				return st, fmt.Errorf("patch: resume: %w", err)
-			}
-			lastBusy = busy
+			lastBusy = w.fail.error()
 			if err := sleep(ctx, jitter(backoff)); err != nil {
-				return st, &BusyError{Attempts: st.attempts, Last: busy, Cause: err}
+				return st, &BusyError{Attempts: st.attempts, Last: lastBusy, Cause: err}
 			}
 			backoff = min(2*backoff, opts.MaxBackoff)
 			continue
 		}
-		// Make the change.
-		err = t.writeSites(ch.sites, moved)
-		if err == nil {
-			for _, b := range before {
-				r, qerr := t.p.Query(b.addr)
-				if qerr == nil {
-					qerr = verify.Protection(b.addr, b.r.Prot, r.Prot)
-				}
-				if qerr != nil {
-					err = qerr
-					break
-				}
-			}
+		err = w.fail.error()
+		if w.undid.failed() {
+			err = &RestoreError{Err: err, Restore: w.undid.error()}
 		}
-		if err != nil {
-			if uerr := t.undo(ch.sites, moved); uerr != nil {
-				err = &RestoreError{Err: err, Restore: uerr}
-			}
-			return fail(err)
+		if rerr != nil {
+			err = &RestoreError{Err: err, Restore: rerr}
 		}
-		if err := t.p.Resume(); err != nil {
-			return st, fmt.Errorf("patch: resume after writing: %w", err)
-		}
-		st.pause = time.Since(start)
-		return st, nil
+		return st, err
 	}
 }
 
+// protAt is a page's protection before the change.
+type protAt struct {
+	addr uint64
+	r    proc.Region
+}
+
+// change is the window of applyStopped: with threads stopped, it checks
+// the pre-images and that no thread is in the way, then moves threads,
+// writes, flushes, reads back and checks protections. It allocates
+// nothing (see window).
+func (t *Target) change(ch *change, w *window, threads []proc.Thread, ranges []verify.Range, before []protAt, act verify.ActivenessOptions, strict bool) outcome {
+	w.fail, w.undid = fault{}, fault{}
+	if len(threads) > cap(w.stay) {
+		return grow
+	}
+	// Pre-image.
+	for i, s := range ch.sites {
+		if err := t.p.ReadAt(w.cur[i], s.addr); err != nil {
+			w.fail.site("read", s.name, 0, s.addr, err)
+			return failed
+		}
+		if !w.fail.check.PreImage(s.addr, s.name, s.want, w.cur[i]) {
+			return failed
+		}
+	}
+	// Activeness: first the threads the change can move, then the rest.
+	// A moved thread lands on the copy of the instruction it was at,
+	// which is consistent by construction: only the others are checked.
+	w.moved, w.stay = w.moved[:0], w.stay[:0]
+	for _, th := range threads {
+		if pc, ok := moveTarget(ch.moves, th.PC); ok && !th.NoRegs {
+			w.moved = append(w.moved, movedThread{tid: th.ID, oldPC: th.PC, newPC: pc})
+			continue
+		}
+		w.stay = append(w.stay, th)
+	}
+	if !w.fail.check.Activeness(w.stay, ranges, act) {
+		return busy
+	}
+	if strict {
+		if !t.scanStacks(threads, ch.strict, w.stack, &w.fail) {
+			if w.fail.op != "" {
+				return failed
+			}
+			return busy
+		}
+	}
+	// Make the change.
+	if t.writeSites(ch.sites, w) {
+		for _, b := range before {
+			r, err := t.p.Query(b.addr)
+			if err != nil {
+				w.fail.site("query", "", 0, b.addr, err)
+				break
+			}
+			if !w.fail.check.Protection(b.addr, b.r.Prot, r.Prot) {
+				break
+			}
+		}
+		if !w.fail.failed() {
+			return done
+		}
+	}
+	t.undo(ch.sites, w)
+	return failed
+}
+
 // writeSites moves threads and writes every site, then flushes and reads
-// back. It stops at the first failure.
-func (t *Target) writeSites(sites []site, moved []movedThread) error {
-	for i := range moved {
-		if err := t.p.SetPC(moved[i].tid, moved[i].newPC); err != nil {
-			moved[i].failed = true
-			return &SiteError{Op: "setpc", Function: fmt.Sprintf("thread %d", moved[i].tid), Addr: moved[i].newPC, Err: err}
+// back. It stops at the first failure (recorded in w.fail).
+func (t *Target) writeSites(sites []site, w *window) bool {
+	for i := range w.moved {
+		m := &w.moved[i]
+		if err := t.p.SetPC(m.tid, m.newPC); err != nil {
+			m.failed = true
+			w.fail.site("setpc", "", m.tid, m.newPC, err)
+			return false
 		}
 	}
 	for _, s := range sites {
 		if err := t.p.WriteAt(s.put, s.addr); err != nil {
-			return &SiteError{Op: "write", Function: s.name, Addr: s.addr, Err: err}
+			w.fail.site("write", s.name, 0, s.addr, err)
+			return false
 		}
 	}
 	for _, s := range sites {
 		if err := t.p.FlushICache(s.addr, uint64(len(s.put))); err != nil {
-			return &SiteError{Op: "flush", Function: s.name, Addr: s.addr, Err: err}
+			w.fail.site("flush", s.name, 0, s.addr, err)
+			return false
 		}
 	}
-	for _, s := range sites {
-		if err := t.readback(s.name, s.addr, s.put); err != nil {
-			return err
+	for i, s := range sites {
+		if !t.readInto(&w.fail, s.name, s.addr, s.put, w.back[i]) {
+			return false
 		}
 	}
-	return nil
+	return true
 }
 
 // undo writes every site's pre-image back (a failed write may have written
 // part of its bytes) and moves threads back. It tries everything and
-// returns the first failure.
-func (t *Target) undo(sites []site, moved []movedThread) error {
-	var first error
-	for _, s := range sites {
-		err := t.p.WriteAt(s.want, s.addr)
-		if err == nil {
-			_ = t.p.FlushICache(s.addr, uint64(len(s.want)))
-			err = t.readback(s.name, s.addr, s.want)
+// records the first failure in w.undid.
+func (t *Target) undo(sites []site, w *window) {
+	for i, s := range sites {
+		if err := t.p.WriteAt(s.want, s.addr); err != nil {
+			w.undid.site("write", s.name, 0, s.addr, err)
+			continue
 		}
-		if err != nil && first == nil {
-			first = err
-		}
+		_ = t.p.FlushICache(s.addr, uint64(len(s.want)))
+		t.readInto(&w.undid, s.name, s.addr, s.want, w.undo[i])
 	}
-	for _, m := range moved {
+	for _, m := range w.moved {
 		if m.failed {
 			continue
 		}
-		if err := t.p.SetPC(m.tid, m.oldPC); err != nil && first == nil {
-			first = err
+		if err := t.p.SetPC(m.tid, m.oldPC); err != nil {
+			w.undid.site("setpc", "", m.tid, m.oldPC, err)
 		}
 	}
-	return first
+}
+
+// readInto reads len(want) bytes at addr into buf and checks them against
+// want (verify.Readback), recording a failure in f.
+func (t *Target) readInto(f *fault, name string, addr uint64, want, buf []byte) bool {
+	if err := t.p.ReadAt(buf, addr); err != nil {
+		f.site("read", name, 0, addr, err)
+		return false
+	}
+	return f.check.Readback(addr, name, want, buf)
 }
 
 // moveTarget returns where a thread stopped at pc goes, if a move covers it.
@@ -249,8 +361,10 @@ func moveTarget(moves []move, pc uint64) (uint64, bool) {
 	return 0, false
 }
 
-// scanStacks is the strict check: no return address into fns on any stack.
-func (t *Target) scanStacks(threads []proc.Thread, fns []verify.Range, buf []byte) error {
+// scanStacks is the strict check: no return address into fns on any
+// stack. It runs in the window: a failure is recorded in f (a failed read
+// with f.op set, a return address in f.check).
+func (t *Target) scanStacks(threads []proc.Thread, fns []verify.Range, buf []byte, f *fault) bool {
 	for _, th := range threads {
 		if th.NoRegs || th.SP == 0 {
 			continue
@@ -260,13 +374,14 @@ func (t *Target) scanStacks(threads []proc.Thread, fns []verify.Range, buf []byt
 			n = r.Base + r.Size - th.SP
 		}
 		if err := t.p.ReadAt(buf[:n], th.SP); err != nil {
-			return &SiteError{Op: "stack", Function: fmt.Sprintf("thread %d", th.ID), Addr: th.SP, Err: err}
+			f.site("stack", "", th.ID, th.SP, err)
+			return false
 		}
-		if err := verify.StackScan(th.ID, th.SP, buf[:n], fns, 8); err != nil {
-			return err
+		if !f.check.StackScan(th.ID, th.SP, buf[:n], fns, 8) {
+			return false
 		}
 	}
-	return nil
+	return true
 }
 
 func covered[T any](xs []T, addr uint64, region func(T) proc.Region) bool {

@@ -8,7 +8,9 @@ package fake
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 
 	"github.com/seed3bccf95f/hotpatch/internal/arch"
@@ -47,10 +49,21 @@ type Process struct {
 	// 1 MiB above).
 	AllocGap uint64
 
+	// CountWindowAllocs makes Stop and Resume count the heap allocations
+	// made between them (by anyone: the caller's window code, and this
+	// back-end, whose injected failures are then built before the window)
+	// into WindowAllocs. It stops the world twice per Stop.
+	CountWindowAllocs bool
+	WindowAllocs      uint64
+
 	Writes, Stops, Resumes int
 	Moves                  map[int]uint64 // last SetPC per thread
 	stopped                bool
 	exited                 bool
+
+	mem      runtime.MemStats
+	mallocs  uint64            // at the end of the last Stop
+	injected *proc.AccessError // built before the window when counting
 }
 
 var _ proc.Process = (*Process)(nil)
@@ -104,10 +117,10 @@ func (p *Process) WriteAt(b []byte, addr uint64) error {
 		p.exited = true
 	}
 	if p.exited {
-		return &proc.AccessError{Op: "write", Addr: addr, Size: uint64(len(b)), Err: proc.ErrExited}
+		return p.writeError(addr, len(b), proc.ErrExited)
 	}
 	if p.FailWrite != 0 && p.Writes == p.FailWrite {
-		return &proc.AccessError{Op: "write", Addr: addr, Size: uint64(len(b)), Err: fmt.Errorf("injected failure")}
+		return p.writeError(addr, len(b), errInjected)
 	}
 	m, ok := p.find(addr, uint64(len(b)))
 	if !ok {
@@ -115,6 +128,20 @@ func (p *Process) WriteAt(b []byte, addr uint64) error {
 	}
 	copy(m.Data[addr-m.Base:], b)
 	return nil
+}
+
+var errInjected = errors.New("injected failure")
+
+// writeError is the AccessError of a failing write; prepared by Stop when
+// allocations are counted.
+func (p *Process) writeError(addr uint64, n int, err error) error {
+	e := p.injected
+	p.injected = nil
+	if e == nil {
+		e = &proc.AccessError{}
+	}
+	*e = proc.AccessError{Op: "write", Addr: addr, Size: uint64(n), Err: err}
+	return e
 }
 
 // Query returns the mapping holding addr.
@@ -200,7 +227,19 @@ func (p *Process) Stop(ctx context.Context) ([]proc.Thread, error) {
 		p.OnStop(p.Stops, p.Threads)
 	}
 	p.stopped = true
-	return append([]proc.Thread(nil), p.Threads...), nil
+	threads := append([]proc.Thread(nil), p.Threads...)
+	if p.CountWindowAllocs {
+		if p.Moves == nil {
+			// A map allocates its storage on the first insert: make that
+			// happen here, not in SetPC inside the window.
+			p.Moves = map[int]uint64{-1: 0}
+			delete(p.Moves, -1)
+		}
+		p.injected = &proc.AccessError{}
+		runtime.ReadMemStats(&p.mem)
+		p.mallocs = p.mem.Mallocs
+	}
+	return threads, nil
 }
 
 // SetPC moves a stopped thread.
@@ -223,6 +262,10 @@ func (p *Process) SetPC(tid int, pc uint64) error {
 
 // Resume ends a stop.
 func (p *Process) Resume() error {
+	if p.CountWindowAllocs && p.stopped {
+		runtime.ReadMemStats(&p.mem)
+		p.WindowAllocs += p.mem.Mallocs - p.mallocs
+	}
 	p.stopped = false
 	p.Resumes++
 	if p.exited {
