@@ -58,6 +58,15 @@ var direct atomic.Int32
 // then waits forever. Direct calls block their P while they run; use them
 // only for the short calls of such a window. On other than windows/amd64 it
 // reports false and changes nothing. Call Load first.
+//
+// A direct call passes its pointer arguments as plain integers, and the
+// 16 KiB frame it runs in may make the goroutine's stack grow (move) on
+// the way in: an out-parameter on the goroutine stack (the byte counts of
+// ReadProcessMemory and WriteProcessMemory, VirtualQueryEx's result) would
+// then be written to the old stack. System calls escape such variables to
+// the heap; direct calls do not, so the caller must first grow its stack
+// enough for the calls (winproc's Stop does, with the GC off so that the
+// stack does not shrink back).
 func Direct() (on bool, off func()) {
 	if !directSupported {
 		return false, func() {}

@@ -96,10 +96,10 @@ func openError(pid int, err error) error {
 //
 // Between Stop and Resume the calling goroutine is the only code running in
 // the process. It must then not block (channels, mutexes: their owner may be
-// suspended), not allocate much (a Go heap lock may be held by a suspended
-// thread; allocating from a fresh span needs it), not call fmt or log, and
-// not call a Windows function that takes the process heap or loader lock.
-// Every method of Process obeys these rules; Stop also locks the goroutine
+// suspended), not allocate (a Go heap lock may be held by a suspended
+// thread), not call fmt or log, and not call a Windows function that takes
+// the process heap or loader lock. Every method of Process obeys these
+// rules, on failure too (see windowError); Stop also locks the goroutine
 // to its thread until Resume, turns the garbage collector off (a GC
 // stop-the-world would wait forever for the suspended threads), yields once
 // so the scheduler does not preempt it mid-window, and grows the goroutine
@@ -146,18 +146,19 @@ func (p *Process) Caps() proc.Caps {
 	return proc.Caps{StopThreads: true, SetPC: true, Self: p.self}
 }
 
-// accessError builds the AccessError of a failed memory call. It runs only
-// on failure, so its allocations never happen inside a clean Stop window.
+// accessError builds the AccessError of a failed memory call, its cause
+// classified (exited, permission, dynamic code); inside a self window
+// without allocating (see windowError).
 func (p *Process) accessError(op string, addr, size uint64, e syscall.Errno) error {
-	var err error = e
+	var class error
 	if p.exited() {
-		err = fmt.Errorf("%w: %w", proc.ErrExited, e)
+		class = proc.ErrExited
 	} else if e == windows.ERROR_ACCESS_DENIED {
-		err = fmt.Errorf("%w: %w", proc.ErrPermission, e)
+		class = proc.ErrPermission
 	} else if e == windows.ERROR_DYNAMIC_CODE_BLOCKED {
-		err = fmt.Errorf("%w: %w", proc.ErrDynamicCode, e)
+		class = proc.ErrDynamicCode
 	}
-	return &proc.AccessError{Op: op, Addr: addr, Size: size, Err: err}
+	return p.memError(op, addr, size, e, class)
 }
 
 // exited reports whether the process has ended.
@@ -179,7 +180,7 @@ func (p *Process) ReadAt(b []byte, addr uint64) error {
 		return p.accessError("read", addr, uint64(len(b)), e)
 	}
 	if int(n) != len(b) {
-		return &proc.AccessError{Op: "read", Addr: addr + uint64(n), Size: uint64(len(b)) - uint64(n), Err: ErrPartial}
+		return p.memError("read", addr+uint64(n), uint64(len(b))-uint64(n), 0, ErrPartial)
 	}
 	return nil
 }
@@ -193,7 +194,7 @@ func (p *Process) WriteAt(b []byte, addr uint64) error {
 		return p.accessError("write", addr, uint64(len(b)), e)
 	}
 	if int(n) != len(b) {
-		return &proc.AccessError{Op: "write", Addr: addr + uint64(n), Size: uint64(len(b)) - uint64(n), Err: ErrPartial}
+		return p.memError("write", addr+uint64(n), uint64(len(b))-uint64(n), 0, ErrPartial)
 	}
 	return nil
 }

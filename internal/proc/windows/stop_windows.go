@@ -57,6 +57,10 @@ type stopState struct {
 	locked    bool
 	direct    func() // ends winapi.Direct
 
+	// self only: errors of calls failing in the window (see windowError)
+	slots     []*windowError
+	slotsUsed int
+
 	// first failure inside the window, made into an error after it
 	failOp    string
 	failTID   uint32
@@ -100,6 +104,9 @@ func (p *Process) prepare() error {
 		return fmt.Errorf("winproc: list threads of pid %d: %w", p.pid, proc.ErrExited)
 	}
 	p.reserve(2*n + 64)
+	if p.self {
+		p.refillSlots()
+	}
 	s.sized = true
 	return nil
 }
@@ -437,6 +444,7 @@ func (p *Process) Resume() error {
 	s.active = false
 	if p.self {
 		p.leaveSelf()
+		p.refillSlots()
 	}
 	if e != 0 {
 		return &proc.ThreadError{Op: "resume", TID: int(tid), Err: e}
@@ -453,13 +461,13 @@ func (p *Process) SetPC(tid int, pc uint64) error {
 			continue
 		}
 		if t.noRegs {
-			return &proc.ThreadError{Op: "setregs", TID: tid, Err: errors.New("winproc: registers of a thread suspended by another party are unknown")}
+			return p.threadError("setregs", tid, 0, errNoRegs)
 		}
 		old, _ := pcsp(t.ctx)
 		setPC(t.ctx, pc)
 		if e := winapi.SetThreadContext(t.h, t.ctx); e != 0 {
 			setPC(t.ctx, old)
-			return &proc.ThreadError{Op: "setregs", TID: tid, Err: e}
+			return p.threadError("setregs", tid, e, nil)
 		}
 		for j := range s.threads {
 			if s.threads[j].ID == tid {
@@ -468,7 +476,7 @@ func (p *Process) SetPC(tid int, pc uint64) error {
 		}
 		return nil
 	}
-	return &proc.ThreadError{Op: "setregs", TID: tid, Err: errors.New("winproc: thread not stopped by Stop")}
+	return p.threadError("setregs", tid, 0, errNotStopped)
 }
 
 // enterSelf prepares the calling goroutine for a window in which it is the
