@@ -9,7 +9,10 @@
 #
 # Environment: BENCHCOUNT (10), BENCHTIME (go's default, 1s), BENCHPKGS
 # (./...), BENCHWINPKGS (the packages whose benchmarks only exist for
-# windows, run under Wine when it is installed), OUT (BENCHMARKS.md),
+# windows, run under Wine when it is installed; PKG:REGEXP runs only the
+# benchmarks of PKG matching REGEXP there, so a package's portable
+# benchmarks, already measured natively, do not run again under Wine),
+# OUT (BENCHMARKS.md),
 # BENCHREUSE (1: no new measurement, only the tables from build/bench/).
 # Raw results stay in build/bench/ (native.txt, wine.txt, *.stat, and
 # meta.sh: the date, machine load, commit and flags of that run).
@@ -25,7 +28,7 @@ export PATH="/usr/local/go/bin:$PATH"
 count=${BENCHCOUNT:-10}
 benchtime=${BENCHTIME:-}
 pkgs=${BENCHPKGS:-./...}
-winpkgs=${BENCHWINPKGS:-./internal/proc/windows ./examples/selfpatch ./examples/livepatch}
+winpkgs=${BENCHWINPKGS:-./internal/proc/windows ./examples/selfpatch ./examples/livepatch ./patch:Windows\$}
 out=${OUT:-BENCHMARKS.md}
 raw=build/bench
 gobin="$(go env GOPATH)/bin"
@@ -62,9 +65,20 @@ if [[ "${BENCHREUSE:-}" != 1 ]]; then
 		winevars=$(go run ./internal/testenv/cmd/winesetup)
 		eval "$winevars"
 		export HOTPATCH_WINEPREFIX
-		CGO_ENABLED=0 GOOS=windows GOARCH=amd64 go test "${flags[@]}" \
-			${HOTPATCH_WINE_OVERLAY:+-overlay "$HOTPATCH_WINE_OVERLAY"} \
-			-exec "$root/scripts/wine-exec" $winpkgs | tee "$raw/wine.txt" >&2
+		# Packages without a pattern run in one go test (-bench .), each
+		# PKG:REGEXP in one of its own (-bench REGEXP, given last, wins).
+		plain=() patterned=()
+		for p in $winpkgs; do
+			if [[ $p == *:* ]]; then patterned+=("$p"); else plain+=("$p"); fi
+		done
+		winrun() {
+			CGO_ENABLED=0 GOOS=windows GOARCH=amd64 go test "${flags[@]}" \
+				${HOTPATCH_WINE_OVERLAY:+-overlay "$HOTPATCH_WINE_OVERLAY"} \
+				-exec "$root/scripts/wine-exec" "$@" | tee -a "$raw/wine.txt" >&2
+		}
+		: >"$raw/wine.txt"
+		if ((${#plain[@]})); then winrun "${plain[@]}"; fi
+		for p in ${patterned[@]+"${patterned[@]}"}; do winrun -bench "${p#*:}" "${p%%:*}"; done
 	fi
 fi
 [[ -f "$raw/meta.sh" && -f "$raw/native.txt" ]] || { echo "bench.sh: no earlier run in $raw" >&2; exit 1; }
@@ -152,11 +166,18 @@ $table
 - \`examples/livepatch\` \`BenchmarkApplyRevert\`: applying the fixture pair's
   package (5 functions) to a running C program and reverting it, end to end;
   pause-us is how long the program's threads were stopped for the apply.
-- Not measured yet, planned: the commit pause of a whole transaction for 1, 100
-  and 1000 functions per back-end; in-process apply+rollback against gomonkey
-  (a dependency the library does not take: it needs a separate module). They
-  appear here by themselves when added (a sub-benchmark named \`direct\` or
-  \`gomonkey\` is taken as the baseline).
+- \`patch\` \`BenchmarkCommit*\` (\`funcs=N/threads=T\`): one transaction
+  redirecting 1, 100 or 1000 functions, committed and rolled back (time/op),
+  while T threads of the target call a function in a loop; pause-µs/commit is
+  how long the target's threads were stopped for the commit. Fake: the
+  in-memory back-end (the transaction's own cost); Ptrace: a C child on
+  Linux; Windows: a C child (testdata/manychild.exe) through the Windows
+  back-end; SelfWindows (patch.Self, which suspends the process's other
+  threads) runs under Wine only with HOTPATCH_WINE_SELF=1, as Wine hangs
+  intermittently when a process suspends its own Go threads.
+- \`bench/gomonkey\` (a module of its own, so the library never depends on
+  gomonkey): in-process apply+rollback of one Go function and the call through
+  the redirection, hotpatch against gomonkey on the same function.
 - linux/arm64 is not benchmarked: under qemu-user its times measure the
   emulator. $winnote
 
