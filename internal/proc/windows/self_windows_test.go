@@ -194,7 +194,7 @@ func TestSelfWindowAllocs(t *testing.T) {
 		p.WriteAt(buf, code)
 		p.Protect(code, 16, old)
 		p.FlushICache(code, 16)
-		p.SetPC(-1, 0) // not stopped: an error, built after the window only in real use
+		p.SetPC(-1, 0) // not stopped: an error from a slot, replaced by Resume (which allocates)
 		if err := p.Resume(); err != nil {
 			failed = err
 		}
