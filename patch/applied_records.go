@@ -2,6 +2,7 @@ package patch
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"sort"
 
@@ -31,6 +32,12 @@ type ModuleRecords struct {
 // original bytes, is a *RecordError. It writes nothing. Function names are
 // not in the records: with the package at hand, use AppliedSet.
 func AppliedRecords(t *Target) ([]ModuleRecords, error) {
+	// Not in the middle of another agent's Apply or Revert (see lockTarget).
+	unlock, err := lockTarget(context.Background(), t)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	mods, err := t.p.Modules()
 	if err != nil {
 		return nil, fmt.Errorf("patch: modules of process %d: %w", t.PID(), err)

@@ -25,6 +25,12 @@ func Self() (*Target, error) {
 
 // OpenWindows opens process pid for patching. A process the caller may not
 // open gives an error matching ErrPermission.
+//
+// Opening excludes nobody (any number of agents may open a process), so
+// Apply, Revert, AppliedSet and AppliedRecords hold a lock named after the
+// target process (its pid and creation time) across agent processes while
+// they read the applied set and write; another agent holding it is waited
+// for until the context ends (*HeldError).
 func OpenWindows(pid int) (*Target, error) {
 	p, err := winproc.Open(pid, winproc.Options{})
 	if err != nil {

@@ -71,12 +71,15 @@ var ErrPermission = proc.ErrPermission
 var ErrExited = proc.ErrExited
 
 // ErrHeld is matched by errors from a target another agent holds (Linux:
-// it is attached) until the context ended; see HeldError.
+// it is attached; Windows: it holds the target's lock) until the context
+// ended; see HeldError.
 var ErrHeld = proc.ErrHeld
 
 // HeldError reports a target another agent holds: the target's pid, the
 // holder's pid and command name where the OS tells them, and why waiting
-// ended. AttachLinux returns it when another tracer stays attached.
+// ended. AttachLinux returns it when another tracer stays attached; Apply,
+// Revert, AppliedSet and AppliedRecords on Windows when another agent
+// keeps the target's lock.
 type HeldError = proc.HeldError
 
 // PID returns the target's process ID.
