@@ -59,14 +59,9 @@ var direct atomic.Int32
 // only for the short calls of such a window. On other than windows/amd64 it
 // reports false and changes nothing. Call Load first.
 //
-// A direct call passes its pointer arguments as plain integers, and the
-// 16 KiB frame it runs in may make the goroutine's stack grow (move) on
-// the way in: an out-parameter on the goroutine stack (the byte counts of
-// ReadProcessMemory and WriteProcessMemory, VirtualQueryEx's result) would
-// then be written to the old stack. System calls escape such variables to
-// the heap; direct calls do not, so the caller must first grow its stack
-// enough for the calls (winproc's Stop does, with the GC off so that the
-// stack does not shrink back).
+// Pointer arguments reach direct calls like any other, so they point to
+// the heap (see callN) and a stack that grows for the 16 KiB
+// direct frame does not lose a write.
 func Direct() (on bool, off func()) {
 	if !directSupported {
 		return false, func() {}
@@ -75,18 +70,56 @@ func Direct() (on bool, off func()) {
 	return true, func() { direct.Add(-1) }
 }
 
-// call calls proc with args (at most 6 when direct) and returns its result
-// and the thread's last error.
-func call(p *windows.LazyProc, args ...uintptr) (uintptr, syscall.Errno) {
-	if directSupported && direct.Load() > 0 && len(args) <= 6 {
-		var a [6]uintptr
-		copy(a[:], args)
-		r := directCall6(p.Addr(), a[0], a[1], a[2], a[3], a[4], a[5])
+// callN calls proc with the first n of args (at most 6 when direct) and
+// returns its result and the thread's last error. Arguments come in an
+// array, not a variadic slice, so that a call allocates nothing.
+//
+// Pointers reach it as uintptr through the callK functions below, each
+// marked uintptrescapes (as syscall.SyscallN and LazyProc.Call are): a
+// pointer converted to uintptr in the argument list of a call to one of
+// them escapes to the heap, since a goroutine stack may move before Windows
+// writes through it and the write would land in the old stack. Callers
+// write the conversion in the call expression, never into a variable
+// first; out-parameters a caller must not allocate (a self window) are
+// passed in by it, in memory it owns.
+func callN(p *windows.LazyProc, n int, args [7]uintptr) (uintptr, syscall.Errno) {
+	if directSupported && direct.Load() > 0 && n <= 6 {
+		r := directCall6(p.Addr(), args[0], args[1], args[2], args[3], args[4], args[5])
 		e := directCall6(procGetLastError.Addr(), 0, 0, 0, 0, 0, 0)
 		return r, syscall.Errno(e)
 	}
-	r, _, e := syscall.SyscallN(p.Addr(), args...)
+	r, _, e := syscall.SyscallN(p.Addr(), args[:n]...)
 	return r, e
+}
+
+//go:uintptrescapes
+func call1(p *windows.LazyProc, a0 uintptr) (uintptr, syscall.Errno) {
+	return callN(p, 1, [7]uintptr{a0})
+}
+
+//go:uintptrescapes
+func call2(p *windows.LazyProc, a0, a1 uintptr) (uintptr, syscall.Errno) {
+	return callN(p, 2, [7]uintptr{a0, a1})
+}
+
+//go:uintptrescapes
+func call3(p *windows.LazyProc, a0, a1, a2 uintptr) (uintptr, syscall.Errno) {
+	return callN(p, 3, [7]uintptr{a0, a1, a2})
+}
+
+//go:uintptrescapes
+func call4(p *windows.LazyProc, a0, a1, a2, a3 uintptr) (uintptr, syscall.Errno) {
+	return callN(p, 4, [7]uintptr{a0, a1, a2, a3})
+}
+
+//go:uintptrescapes
+func call5(p *windows.LazyProc, a0, a1, a2, a3, a4 uintptr) (uintptr, syscall.Errno) {
+	return callN(p, 5, [7]uintptr{a0, a1, a2, a3, a4})
+}
+
+//go:uintptrescapes
+func call7(p *windows.LazyProc, a0, a1, a2, a3, a4, a5, a6 uintptr) (uintptr, syscall.Errno) {
+	return callN(p, 7, [7]uintptr{a0, a1, a2, a3, a4, a5, a6})
 }
 
 // Load resolves every declared export now. A lazy resolution takes the
@@ -113,7 +146,7 @@ func errno(e syscall.Errno) syscall.Errno {
 // VirtualAllocEx reserves and/or commits memory in process at addr (0: the
 // system chooses).
 func VirtualAllocEx(process windows.Handle, addr, size uintptr, allocType, protect uint32) (uintptr, syscall.Errno) {
-	r, e := call(procVirtualAllocEx, uintptr(process), addr, size, uintptr(allocType), uintptr(protect))
+	r, e := call5(procVirtualAllocEx, uintptr(process), addr, size, uintptr(allocType), uintptr(protect))
 	if r == 0 {
 		return 0, errno(e)
 	}
@@ -122,7 +155,7 @@ func VirtualAllocEx(process windows.Handle, addr, size uintptr, allocType, prote
 
 // VirtualFreeEx releases (MEM_RELEASE, size 0) or decommits memory in process.
 func VirtualFreeEx(process windows.Handle, addr, size uintptr, freeType uint32) syscall.Errno {
-	r, e := call(procVirtualFreeEx, uintptr(process), addr, size, uintptr(freeType))
+	r, e := call4(procVirtualFreeEx, uintptr(process), addr, size, uintptr(freeType))
 	if r == 0 {
 		return errno(e)
 	}
@@ -132,7 +165,7 @@ func VirtualFreeEx(process windows.Handle, addr, size uintptr, freeType uint32) 
 // VirtualProtectEx changes the protection of [addr, addr+size) in process and
 // stores the first page's previous protection in *old.
 func VirtualProtectEx(process windows.Handle, addr, size uintptr, prot uint32, old *uint32) syscall.Errno {
-	r, e := call(procVirtualProtectEx, uintptr(process), addr, size, uintptr(prot), uintptr(unsafe.Pointer(old)))
+	r, e := call5(procVirtualProtectEx, uintptr(process), addr, size, uintptr(prot), uintptr(unsafe.Pointer(old)))
 	if r == 0 {
 		return errno(e)
 	}
@@ -141,7 +174,7 @@ func VirtualProtectEx(process windows.Handle, addr, size uintptr, prot uint32, o
 
 // VirtualQueryEx describes the region of process containing addr.
 func VirtualQueryEx(process windows.Handle, addr uintptr, mbi *windows.MemoryBasicInformation) syscall.Errno {
-	r, e := call(procVirtualQueryEx, uintptr(process), addr, uintptr(unsafe.Pointer(mbi)), unsafe.Sizeof(*mbi))
+	r, e := call4(procVirtualQueryEx, uintptr(process), addr, uintptr(unsafe.Pointer(mbi)), unsafe.Sizeof(*mbi))
 	if r == 0 {
 		return errno(e)
 	}
@@ -149,38 +182,38 @@ func VirtualQueryEx(process windows.Handle, addr uintptr, mbi *windows.MemoryBas
 }
 
 // ReadProcessMemory copies len(p) bytes at addr of process into p and
-// returns how many it copied.
-func ReadProcessMemory(process windows.Handle, addr uintptr, p []byte) (uintptr, syscall.Errno) {
+// stores how many it copied in *n.
+func ReadProcessMemory(process windows.Handle, addr uintptr, p []byte, n *uintptr) syscall.Errno {
+	*n = 0
 	if len(p) == 0 {
-		return 0, 0
+		return 0
 	}
-	var n uintptr
-	r, e := call(procReadProcessMemory, uintptr(process), addr, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), uintptr(unsafe.Pointer(&n)))
+	r, e := call5(procReadProcessMemory, uintptr(process), addr, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), uintptr(unsafe.Pointer(n)))
 	if r == 0 {
-		return n, errno(e)
+		return errno(e)
 	}
-	return n, 0
+	return 0
 }
 
-// WriteProcessMemory copies p to addr of process and returns how many bytes
-// it wrote. Windows makes read-only code pages writable for the call and
+// WriteProcessMemory copies p to addr of process and stores how many bytes
+// it wrote in *n. Windows makes read-only code pages writable for the call and
 // restores them (and flushes the instruction cache) itself.
-func WriteProcessMemory(process windows.Handle, addr uintptr, p []byte) (uintptr, syscall.Errno) {
+func WriteProcessMemory(process windows.Handle, addr uintptr, p []byte, n *uintptr) syscall.Errno {
+	*n = 0
 	if len(p) == 0 {
-		return 0, 0
+		return 0
 	}
-	var n uintptr
-	r, e := call(procWriteProcessMemory, uintptr(process), addr, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), uintptr(unsafe.Pointer(&n)))
+	r, e := call5(procWriteProcessMemory, uintptr(process), addr, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), uintptr(unsafe.Pointer(n)))
 	if r == 0 {
-		return n, errno(e)
+		return errno(e)
 	}
-	return n, 0
+	return 0
 }
 
 // FlushInstructionCache makes code written at [addr, addr+size) of process
 // visible to instruction fetch.
 func FlushInstructionCache(process windows.Handle, addr, size uintptr) syscall.Errno {
-	r, e := call(procFlushInstructionCache, uintptr(process), addr, size)
+	r, e := call3(procFlushInstructionCache, uintptr(process), addr, size)
 	if r == 0 {
 		return errno(e)
 	}
@@ -189,7 +222,7 @@ func FlushInstructionCache(process windows.Handle, addr, size uintptr) syscall.E
 
 // OpenThread opens thread tid with access.
 func OpenThread(access uint32, tid uint32) (windows.Handle, syscall.Errno) {
-	r, e := call(procOpenThread, uintptr(access), 0, uintptr(tid))
+	r, e := call3(procOpenThread, uintptr(access), 0, uintptr(tid))
 	if r == 0 {
 		return 0, errno(e)
 	}
@@ -200,7 +233,7 @@ func OpenThread(access uint32, tid uint32) (windows.Handle, syscall.Errno) {
 // count. The thread may still run briefly: GetThreadContext waits for it to
 // really stop.
 func SuspendThread(thread windows.Handle) (uint32, syscall.Errno) {
-	r, e := call(procSuspendThread, uintptr(thread))
+	r, e := call1(procSuspendThread, uintptr(thread))
 	if uint32(r) == 0xFFFFFFFF {
 		return 0, errno(e)
 	}
@@ -209,7 +242,7 @@ func SuspendThread(thread windows.Handle) (uint32, syscall.Errno) {
 
 // ResumeThread decrements thread's suspend count and returns the previous count.
 func ResumeThread(thread windows.Handle) (uint32, syscall.Errno) {
-	r, e := call(procResumeThread, uintptr(thread))
+	r, e := call1(procResumeThread, uintptr(thread))
 	if uint32(r) == 0xFFFFFFFF {
 		return 0, errno(e)
 	}
@@ -219,7 +252,7 @@ func ResumeThread(thread windows.Handle) (uint32, syscall.Errno) {
 // GetThreadContext fills the CONTEXT at ctx (a *CONTEXTAMD64 or
 // *CONTEXTARM64 with ContextFlags set, 16-byte aligned) from thread.
 func GetThreadContext(thread windows.Handle, ctx unsafe.Pointer) syscall.Errno {
-	r, e := call(procGetThreadContext, uintptr(thread), uintptr(ctx))
+	r, e := call2(procGetThreadContext, uintptr(thread), uintptr(ctx))
 	if r == 0 {
 		return errno(e)
 	}
@@ -228,7 +261,7 @@ func GetThreadContext(thread windows.Handle, ctx unsafe.Pointer) syscall.Errno {
 
 // SetThreadContext sets the registers ContextFlags selects from the CONTEXT at ctx.
 func SetThreadContext(thread windows.Handle, ctx unsafe.Pointer) syscall.Errno {
-	r, e := call(procSetThreadContext, uintptr(thread), uintptr(ctx))
+	r, e := call2(procSetThreadContext, uintptr(thread), uintptr(ctx))
 	if r == 0 {
 		return errno(e)
 	}
@@ -238,7 +271,7 @@ func SetThreadContext(thread windows.Handle, ctx unsafe.Pointer) syscall.Errno {
 // WaitForSingleObject waits up to ms milliseconds for h to be signalled and
 // returns WAIT_OBJECT_0, WAIT_TIMEOUT or WAIT_FAILED.
 func WaitForSingleObject(h windows.Handle, ms uint32) (uint32, syscall.Errno) {
-	r, e := call(procWaitForSingleObject, uintptr(h), uintptr(ms))
+	r, e := call2(procWaitForSingleObject, uintptr(h), uintptr(ms))
 	if uint32(r) == windows.WAIT_FAILED {
 		return uint32(r), errno(e)
 	}
@@ -247,7 +280,7 @@ func WaitForSingleObject(h windows.Handle, ms uint32) (uint32, syscall.Errno) {
 
 // CloseHandle closes h.
 func CloseHandle(h windows.Handle) syscall.Errno {
-	r, e := call(procCloseHandle, uintptr(h))
+	r, e := call1(procCloseHandle, uintptr(h))
 	if r == 0 {
 		return errno(e)
 	}
@@ -258,7 +291,7 @@ func CloseHandle(h windows.Handle) syscall.Errno {
 // param and returns its handle and id.
 func CreateRemoteThread(process windows.Handle, start, param uintptr) (windows.Handle, uint32, syscall.Errno) {
 	var tid uint32
-	r, e := call(procCreateRemoteThread, uintptr(process), 0, 0, start, param, 0, uintptr(unsafe.Pointer(&tid)))
+	r, e := call7(procCreateRemoteThread, uintptr(process), 0, 0, start, param, 0, uintptr(unsafe.Pointer(&tid)))
 	if r == 0 {
 		return 0, 0, errno(e)
 	}
@@ -269,7 +302,7 @@ func CreateRemoteThread(process windows.Handle, start, param uintptr) (windows.H
 // range of the machine.
 func GetSystemInfo() SystemInfo {
 	var si SystemInfo
-	call(procGetSystemInfo, uintptr(unsafe.Pointer(&si)))
+	call1(procGetSystemInfo, uintptr(unsafe.Pointer(&si)))
 	return si
 }
 
@@ -278,10 +311,6 @@ func GetSystemInfo() SystemInfo {
 // the process heap, which makes it the thread lister that is safe while
 // threads of the caller's own process are suspended.
 func NtQuerySystemInformation(class uint32, buf []byte, retLen *uint32) windows.NTStatus {
-	var p uintptr
-	if len(buf) > 0 {
-		p = uintptr(unsafe.Pointer(&buf[0]))
-	}
-	r, _ := call(procNtQuerySystemInformation, uintptr(class), p, uintptr(len(buf)), uintptr(unsafe.Pointer(retLen)))
+	r, _ := call4(procNtQuerySystemInformation, uintptr(class), uintptr(unsafe.Pointer(unsafe.SliceData(buf))), uintptr(len(buf)), uintptr(unsafe.Pointer(retLen)))
 	return windows.NTStatus(r)
 }

@@ -49,12 +49,11 @@ func memoryRoundTrip(t *testing.T) {
 	require.Zero(t, addr%(64<<10), "allocations start at the granularity")
 
 	want := []byte{0xb8, 0x2a, 0, 0, 0, 0xc3}
-	n, e := WriteProcessMemory(self, addr+100, want)
-	require.Zero(t, e)
+	var n uintptr
+	require.Zero(t, WriteProcessMemory(self, addr+100, want, &n))
 	require.Equal(t, uintptr(len(want)), n)
 	got := make([]byte, len(want))
-	n, e = ReadProcessMemory(self, addr+100, got)
-	require.Zero(t, e)
+	require.Zero(t, ReadProcessMemory(self, addr+100, got, &n))
 	require.Equal(t, uintptr(len(want)), n)
 	require.Equal(t, want, got)
 

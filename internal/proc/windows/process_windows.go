@@ -170,12 +170,32 @@ func (p *Process) exited() bool {
 	return r == windows.WAIT_OBJECT_0
 }
 
+// callOut is heap memory for the out-parameters of Windows calls (see
+// winapi's call: they must not live on a goroutine stack).
+type callOut struct {
+	n   uintptr
+	old uint32
+	mbi windows.MemoryBasicInformation
+}
+
+// scratch returns memory for out-parameters: the Process's own inside a
+// self window, where allocating is not allowed and only the calling
+// goroutine runs; else fresh memory, since other goroutines may call.
+func (p *Process) scratch() *callOut {
+	if p.self && p.st.active {
+		return &p.st.out
+	}
+	return new(callOut)
+}
+
 // ErrPartial is wrapped by a read or write that moved fewer bytes than asked.
 var ErrPartial = errors.New("winproc: partial transfer")
 
 // ReadAt fills b from addr. A partial read is an error naming the address.
 func (p *Process) ReadAt(b []byte, addr uint64) error {
-	n, e := winapi.ReadProcessMemory(p.h, uintptr(addr), b)
+	out := p.scratch()
+	e := winapi.ReadProcessMemory(p.h, uintptr(addr), b, &out.n)
+	n := out.n
 	if e != 0 {
 		return p.accessError("read", addr, uint64(len(b)), e)
 	}
@@ -189,7 +209,9 @@ func (p *Process) ReadAt(b []byte, addr uint64) error {
 // a read-only code page by changing its protection for the call and
 // restoring it; it also flushes the instruction cache of the range.
 func (p *Process) WriteAt(b []byte, addr uint64) error {
-	n, e := winapi.WriteProcessMemory(p.h, uintptr(addr), b)
+	out := p.scratch()
+	e := winapi.WriteProcessMemory(p.h, uintptr(addr), b, &out.n)
+	n := out.n
 	if e != 0 {
 		return p.accessError("write", addr, uint64(len(b)), e)
 	}
@@ -202,8 +224,9 @@ func (p *Process) WriteAt(b []byte, addr uint64) error {
 // Query returns the region of equal state and protection containing addr.
 // Free and reserved regions have no protection.
 func (p *Process) Query(addr uint64) (proc.Region, error) {
-	var mbi windows.MemoryBasicInformation
-	if e := winapi.VirtualQueryEx(p.h, uintptr(addr), &mbi); e != 0 {
+	out := p.scratch()
+	mbi := &out.mbi
+	if e := winapi.VirtualQueryEx(p.h, uintptr(addr), mbi); e != 0 {
 		return proc.Region{}, p.accessError("query", addr, 0, e)
 	}
 	r := proc.Region{Base: uint64(mbi.BaseAddress), Size: uint64(mbi.RegionSize)}
@@ -220,11 +243,11 @@ func (p *Process) Protect(addr, size uint64, prot proc.Prot) (proc.Prot, error) 
 	if err != nil {
 		return 0, &proc.AccessError{Op: "protect", Addr: addr, Size: size, Err: err}
 	}
-	var old uint32
-	if e := winapi.VirtualProtectEx(p.h, uintptr(addr), uintptr(size), v, &old); e != 0 {
+	out := p.scratch()
+	if e := winapi.VirtualProtectEx(p.h, uintptr(addr), uintptr(size), v, &out.old); e != 0 {
 		return 0, p.accessError("protect", addr, size, e)
 	}
-	return fromPage(old), nil
+	return fromPage(out.old), nil
 }
 
 // AllocNear maps size bytes with prot so that every byte lies within reach

@@ -280,15 +280,8 @@ func TestSelfMemory(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, proc.Region{Base: code, Size: 4096, Prot: proc.ProtRead | proc.ProtExec}, reg)
 
-	buf := make([]byte, 6)
-	allocs := testing.AllocsPerRun(50, func() {
-		p.ReadAt(buf, code)
-		o, _ := p.Protect(code, 16, proc.ProtRead|proc.ProtWrite|proc.ProtExec)
-		p.WriteAt(buf, code)
-		p.Protect(code, 16, o)
-		p.FlushICache(code, 16)
-		p.Query(code)
-	})
-	require.Zero(t, allocs, "memory operations allocate")
+	// Outside a window each call allocates its out-parameters (winapi's
+	// calls need them on the heap); inside, nothing allocates: see
+	// TestWindowCallsAllocate and TestSelfWindowAllocs.
 	require.NoError(t, p.Free(code, 4096))
 }

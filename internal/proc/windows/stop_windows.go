@@ -57,6 +57,11 @@ type stopState struct {
 	locked    bool
 	direct    func() // ends winapi.Direct
 
+	// out-parameters of calls in a self window (see scratch), and of the
+	// thread snapshot
+	out  callOut
+	need uint32
+
 	// self only: errors of calls failing in the window (see windowError)
 	slots     []*windowError
 	slotsUsed int
@@ -79,11 +84,10 @@ func (p *Process) prepare() error {
 	if len(s.buf) == 0 {
 		s.buf = make([]byte, 256<<10)
 	}
-	var need uint32
 	for {
-		st := winapi.NtQuerySystemInformation(sysProcessInformation, s.buf, &need)
+		st := winapi.NtQuerySystemInformation(sysProcessInformation, s.buf, &s.need)
 		if st == windows.STATUS_INFO_LENGTH_MISMATCH {
-			s.buf = make([]byte, max(2*len(s.buf), 2*int(need)))
+			s.buf = make([]byte, max(2*len(s.buf), 2*int(s.need)))
 			continue
 		}
 		if st != 0 {
@@ -91,8 +95,8 @@ func (p *Process) prepare() error {
 		}
 		break
 	}
-	if int(need)*2 > len(s.buf) {
-		s.buf = make([]byte, 2*int(need))
+	if int(s.need)*2 > len(s.buf) {
+		s.buf = make([]byte, 2*int(s.need))
 		return p.prepare()
 	}
 	n := 0
@@ -212,8 +216,7 @@ func (p *Process) suspendAll(ctx context.Context, me uint32) outcome {
 		if !p.self && ctx.Err() != nil {
 			return outCanceled
 		}
-		var need uint32
-		st := winapi.NtQuerySystemInformation(sysProcessInformation, s.buf, &need)
+		st := winapi.NtQuerySystemInformation(sysProcessInformation, s.buf, &s.need)
 		if st == windows.STATUS_INFO_LENGTH_MISMATCH {
 			return outGrow
 		}
