@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -180,15 +179,5 @@ func TestAMD64FixtureReproducible(t *testing.T) {
 	for _, tool := range [][]string{{"gcc"}, {"clang", "clang-14"}, {"ld.lld", "ld.lld-14"}, {"llvm-objcopy", "llvm-objcopy-14"}, {"llvm-nm", "llvm-nm-14"}} {
 		testenv.NeedHostTool(t, tool...)
 	}
-	out := t.TempDir()
-	cmd := exec.Command("sh", filepath.Join("testdata", "amd64", "build.sh"), out)
-	msg, err := cmd.CombinedOutput()
-	require.NoError(t, err, string(msg))
-	for _, name := range []string{"cfuncs-gcc.bin", "cfuncs-gcc.sym", "cfuncs-clang.bin", "cfuncs-clang.sym"} {
-		got, err := os.ReadFile(filepath.Join(out, name))
-		require.NoError(t, err)
-		want, err := os.ReadFile(filepath.Join("testdata", "amd64", name))
-		require.NoError(t, err)
-		require.Equal(t, want, got, "%s differs from a rebuild: run testdata/amd64/build.sh (compiler upgrade?)", name)
-	}
+	testenv.RequireRebuild(t, filepath.Join("testdata", "amd64"), "cfuncs-gcc.bin", "cfuncs-gcc.sym", "cfuncs-clang.bin", "cfuncs-clang.sym")
 }

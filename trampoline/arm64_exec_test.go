@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -199,16 +198,7 @@ func TestARM64FixtureReproducible(t *testing.T) {
 	for _, tool := range []string{"aarch64-linux-gnu-gcc", "clang"} {
 		testenv.NeedHostTool(t, tool)
 	}
-	out := t.TempDir()
-	msg, err := exec.Command("sh", filepath.Join("testdata", "arm64", "build.sh"), out).CombinedOutput()
-	require.NoError(t, err, "%s", msg)
-	for _, name := range []string{"funcs.bin", "funcs.sym", "cfuncs-gcc.bin", "cfuncs-gcc.sym", "cfuncs-clang.bin", "cfuncs-clang.sym"} {
-		want, err := os.ReadFile(filepath.Join("testdata", "arm64", name))
-		require.NoError(t, err)
-		got, err := os.ReadFile(filepath.Join(out, name))
-		require.NoError(t, err)
-		require.Equal(t, want, got, "%s differs from a rebuild: run testdata/arm64/build.sh", name)
-	}
+	testenv.RequireRebuild(t, filepath.Join("testdata", "arm64"), "funcs.bin", "funcs.sym", "cfuncs-gcc.bin", "cfuncs-gcc.sym", "cfuncs-clang.bin", "cfuncs-clang.sym")
 	// The committed symbols cover every function the execution tests call.
 	f := readA64Fixture(t, filepath.Join("testdata", "arm64"))
 	for _, c := range a64Cases {

@@ -6,9 +6,10 @@
 # source path, DWARF stripped but the COFF symbol table kept: the benchmark
 # finds f000..f999 in it); TestManyChildReproducible checks that the
 # committed file is what this script produces.
+# Usage: build.sh [outdir]   (default: beside the source)
 set -eu
+out="$(cd "${1:-$(dirname "$0")}" && pwd)/manychild.exe"
 cd "$(dirname "$0")"
-out="${1:-manychild.exe}"
 x86_64-w64-mingw32-gcc -O2 -Wall -Wextra -ffreestanding -nostdlib -e start \
 	-Wl,--subsystem,console -Wl,--strip-debug -Wl,--no-insert-timestamp \
 	-o "$out" manychild.c -lkernel32
