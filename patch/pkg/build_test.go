@@ -112,42 +112,54 @@ func TestLinkFixturesDecodersAgree(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			fb := buildFixture(t, b)
 			p := fb.pkg
-			const module = 0x7f0000000000
-			base := uint64(module - 0x400000)
-			l, err := p.Link(module, base)
-			require.NoError(t, err)
-			lay := p.Layout()
-			checked := 0
-			for i, f := range p.Functions {
-				if f.New {
-					require.Equal(t, f.Blob, l.Code[lay.Blobs[i]:lay.Blobs[i]+uint64(len(f.Blob))], "self-contained added body copied as is")
-					continue
-				}
-				df := fb.rep.Lookup(f.Name)
-				require.NotNil(t, df)
-				at := base + lay.Blobs[i] + uint64(f.Entry)
-				code := l.Code[lay.Blobs[i]+uint64(f.Entry):]
-				for _, r := range df.References {
-					want := expectedTarget(t, p, l, lay, r)
-					if r.Table != nil {
-						// One table per fixture function: first in its blob.
-						want = base + lay.Blobs[i]
-						checkCopiedTable(t, l.Code[lay.Blobs[i]:], at, base+lay.Blobs[i], r.Table)
-					}
-					got := decodedTarget(t, p.Base.Arch, code, at, r)
-					if r.Form == diff.FormRel8 {
-						// Through the veneer: a jmp rel32 in the blob.
-						v := got - (base + lay.Blobs[i])
-						got = decodedTarget(t, p.Base.Arch, l.Code[lay.Blobs[i]:], base+lay.Blobs[i], diff.Reference{Offset: uint32(v), Field: uint32(v) + 1, Form: diff.FormRel32})
-					}
-					require.Equal(t, want, got, "%s +%#x %s %s", f.Name, r.Offset, r.Form, r.Target.Name)
-					checked++
-				}
-				require.Equal(t, l.Entries[i], at)
-			}
+			checked := checkLinkedReferences(t, p, fb.rep)
 			t.Logf("%d references checked", checked)
 		})
 	}
+}
+
+// checkLinkedReferences links p far from its module and requires every
+// reference rep lists for each replaced body to reach, by the decoders'
+// reading of the linked instruction, the address it must (expectedTarget;
+// a copied jump table: the start of the function's blob, where each
+// function's single table goes). Added bodies are copied as they are. It
+// returns how many references it checked.
+func checkLinkedReferences(t *testing.T, p *Package, rep *diff.Report) int {
+	t.Helper()
+	const module = 0x7f0000000000
+	base := uint64(module - 0x400000) // expectedTarget assumes this distance
+	l, err := p.Link(module, base)
+	require.NoError(t, err)
+	lay := p.Layout()
+	checked := 0
+	for i, f := range p.Functions {
+		blob := base + lay.Blobs[i]
+		if f.New {
+			require.Equal(t, f.Blob, l.Code[lay.Blobs[i]:lay.Blobs[i]+uint64(len(f.Blob))], "self-contained added body copied as is")
+			continue
+		}
+		df := rep.Lookup(f.Name)
+		require.NotNil(t, df)
+		at := blob + uint64(f.Entry)
+		require.Equal(t, l.Entries[i], at)
+		code := l.Code[lay.Blobs[i]+uint64(f.Entry):]
+		for _, r := range df.References {
+			want := expectedTarget(t, p, l, lay, r)
+			if r.Table != nil {
+				want = blob
+				checkCopiedTable(t, l.Code[lay.Blobs[i]:], at, blob, r.Table)
+			}
+			got := decodedTarget(t, p.Base.Arch, code, at, r)
+			if r.Form == diff.FormRel8 {
+				// Through the veneer: a jmp rel32 in the blob.
+				v := got - blob
+				got = decodedTarget(t, p.Base.Arch, l.Code[lay.Blobs[i]:], blob, diff.Reference{Offset: uint32(v), Field: uint32(v) + 1, Form: diff.FormRel32})
+			}
+			require.Equal(t, want, got, "%s +%#x %s %s", f.Name, r.Offset, r.Form, r.Target.Name)
+			checked++
+		}
+	}
+	return checked
 }
 
 // expectedTarget is where reference r of the new body must lead once linked.

@@ -91,35 +91,7 @@ func TestBuildGeneratedPair(t *testing.T) {
 			require.Equal(t, want, carried)
 
 			// Linked far from the module, every reference decodes to its target.
-			const module = 0x7f0000000000
-			base := uint64(module - 0x400000) // expectedTarget assumes this distance
-			l, err := p.Link(module, base)
-			require.NoError(t, err)
-			lay := p.Layout()
-			refs := 0
-			for i, f := range p.Functions {
-				df := g.rep.Lookup(f.Name)
-				require.NotNil(t, df)
-				at := base + lay.Blobs[i] + uint64(f.Entry)
-				require.Equal(t, l.Entries[i], at)
-				code := l.Code[lay.Blobs[i]+uint64(f.Entry):]
-				for _, r := range df.References {
-					want := expectedTarget(t, p, l, lay, r)
-					if r.Table != nil {
-						// One switch per generated function: its table
-						// is first in the blob.
-						want = base + lay.Blobs[i]
-						checkCopiedTable(t, l.Code[lay.Blobs[i]:], at, base+lay.Blobs[i], r.Table)
-					}
-					got := decodedTarget(t, p.Base.Arch, code, at, r)
-					if r.Form == diff.FormRel8 {
-						v := got - (base + lay.Blobs[i])
-						got = decodedTarget(t, p.Base.Arch, l.Code[lay.Blobs[i]:], base+lay.Blobs[i], diff.Reference{Offset: uint32(v), Field: uint32(v) + 1, Form: diff.FormRel32})
-					}
-					require.Equal(t, want, got, "%s +%#x %s %s", f.Name, r.Offset, r.Form, r.Target.Name)
-					refs++
-				}
-			}
+			refs := checkLinkedReferences(t, p, g.rep)
 
 			// Signed and loaded back unchanged.
 			pub, priv := testKey(1)
