@@ -32,27 +32,39 @@ func BenchmarkCommitFake(b *testing.B) {
 					p.Threads = append(p.Threads, proc.Thread{ID: 100 + i, PC: base + uint64(len(code)) - 8})
 				}
 				tg := newTarget(p)
-				ctx := context.Background()
-				var pause time.Duration
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					tx := tg.Begin(Options{})
-					for f := 0; f < nf; f++ {
-						if err := tx.Redirect(Function{Name: "f", Addr: base + uint64(16*f), Size: 6}, base+uint64(len(code))-0x800); err != nil {
-							b.Fatal(err)
-						}
-					}
-					a, err := tx.Commit(ctx)
-					if err != nil {
-						b.Fatal(err)
-					}
-					pause += a.Pause
-					if err := a.Rollback(ctx); err != nil {
-						b.Fatal(err)
-					}
+				fs := make([]Function, nf)
+				for f := range fs {
+					fs[f] = Function{Name: "f", Addr: base + uint64(16*f), Size: 6}
 				}
-				reportPause(b, pause, b.N)
+				benchCommit(b, tg, fs, base+uint64(len(code))-0x800)
 			})
 		}
 	}
+}
+
+// benchCommit commits the redirection of every fs to `to` and rolls it
+// back, b.N times, and reports the mean pause.
+func benchCommit(b *testing.B, tg *Target, fs []Function, to uint64) {
+	b.Helper()
+	ctx := context.Background()
+	var pause time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		tx := tg.Begin(Options{})
+		for _, f := range fs {
+			if err := tx.Redirect(f, to); err != nil {
+				b.Fatal(err)
+			}
+		}
+		a, err := tx.Commit(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pause += a.Pause
+		if err := a.Rollback(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	reportPause(b, pause, b.N)
 }

@@ -115,32 +115,6 @@ func BenchmarkCommitWindows(b *testing.B) {
 	}
 }
 
-// benchCommit commits the redirection of every fs to `to` and rolls it
-// back, b.N times, and reports the mean pause.
-func benchCommit(b *testing.B, tg *Target, fs []Function, to uint64) {
-	b.Helper()
-	ctx := context.Background()
-	var pause time.Duration
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		tx := tg.Begin(Options{})
-		for _, f := range fs {
-			if err := tx.Redirect(f, to); err != nil {
-				b.Fatal(err)
-			}
-		}
-		a, err := tx.Commit(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		pause += a.Pause
-		if err := a.Rollback(ctx); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.StopTimer()
-	reportPause(b, pause, b.N)
-}
 
 // BenchmarkCommitSelfWindows: the same measure for patch.Self on Windows,
 // which suspends every other thread of the process (Go's own included) for

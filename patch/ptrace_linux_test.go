@@ -471,26 +471,11 @@ func BenchmarkCommitPtrace(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.Cleanup(func() { _ = tg.Close() })
-				ctx := context.Background()
-				var pause time.Duration
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					tx := tg.Begin(Options{})
-					for f := 0; f < nf; f++ {
-						if err := tx.Redirect(syms[fmt.Sprintf("f%d", f)], syms["value2"].Addr); err != nil {
-							b.Fatal(err)
-						}
-					}
-					a, err := tx.Commit(ctx)
-					if err != nil {
-						b.Fatal(err)
-					}
-					pause += a.Pause
-					if err := a.Rollback(ctx); err != nil {
-						b.Fatal(err)
-					}
+				fs := make([]Function, nf)
+				for f := range fs {
+					fs[f] = syms[fmt.Sprintf("f%d", f)]
 				}
-				reportPause(b, pause, b.N)
+				benchCommit(b, tg, fs, syms["value2"].Addr)
 			})
 		}
 	}
