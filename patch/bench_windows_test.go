@@ -115,7 +115,6 @@ func BenchmarkCommitWindows(b *testing.B) {
 	}
 }
 
-
 // BenchmarkCommitSelfWindows: the same measure for patch.Self on Windows,
 // which suspends every other thread of the process (Go's own included) for
 // a commit: 1/100/1000 tiny functions (`mov eax, 1000+i; ret`, 16 bytes
