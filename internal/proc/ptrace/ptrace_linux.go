@@ -389,8 +389,8 @@ func (p *Process) seizeAll(ctx context.Context) error {
 		// The leader called pthread_exit; the other threads live on.
 		p.threads[p.pid] = &thread{tid: p.pid, zombie: true, untraced: true}
 	} else {
-		if err := p.seizeThread(p.pid); err != nil {
-			return p.seizeError(p.pid, err)
+		if tracer, err := p.seizeThread(p.pid); err != nil {
+			return p.seizeError(p.pid, tracer, err)
 		}
 		p.threads[p.pid] = &thread{tid: p.pid}
 	}
@@ -409,9 +409,10 @@ func (p *Process) seizeAll(ctx context.Context) error {
 	return p.aliveOrExited()
 }
 
-// seizeError turns a failed PTRACE_SEIZE into ErrPermission or ErrExited
+// seizeError turns a failed PTRACE_SEIZE into ErrPermission, ErrExited or,
+// when a tracer held the thread (tracer, from seizeThread), a *heldSeize,
 // with the reason a user can act on.
-func (p *Process) seizeError(tid int, err error) error {
+func (p *Process) seizeError(tid, tracer int, err error) error {
 	switch {
 	case errors.Is(err, unix.ESRCH):
 		p.exited.Store(tid == p.pid)
@@ -421,7 +422,7 @@ func (p *Process) seizeError(tid int, err error) error {
 			p.exited.Store(true)
 			return fmt.Errorf("ptrace: attach pid %d: %w (zombie)", p.pid, proc.ErrExited)
 		}
-		if tracer := tracerPid(p.pid, tid); tracer != 0 {
+		if tracer != 0 {
 			// Busy, not forbidden: another tracer holds the thread.
 			// TracerPid is the tracing thread; name its process.
 			tgid, comm := threadProcess(tracer)
@@ -437,15 +438,22 @@ func (p *Process) seizeError(tid int, err error) error {
 	return fmt.Errorf("ptrace: attach pid %d (thread %d): %w", p.pid, tid, err)
 }
 
-// seizeThread seizes tid. A refusal while no tracer is shown is tried once
-// more: a tracer that detached between the refusal and the look at
-// TracerPid would otherwise pass for a permission refusal.
-func (p *Process) seizeThread(tid int) error {
-	err := seize(tid)
-	if errors.Is(err, unix.EPERM) && tracerPid(p.pid, tid) == 0 {
+// seizeThread seizes tid. A refusal comes with the tracer thread /proc
+// showed right after it (0: none), read once so that the refusal is
+// classified by what was seen, not by a second look after the tracer may
+// have let go. A refusal while no tracer is shown is tried once more: a
+// tracer that detached between the refusal and the look would otherwise
+// pass for a permission refusal.
+func (p *Process) seizeThread(tid int) (tracer int, err error) {
+	for try := 0; ; try++ {
 		err = seize(tid)
+		if !errors.Is(err, unix.EPERM) {
+			return 0, err
+		}
+		if tracer = tracerPid(p.pid, tid); tracer != 0 || try == 1 {
+			return tracer, err
+		}
 	}
-	return err
 }
 
 // threadProcess returns the process (thread group) a thread belongs to and
@@ -514,15 +522,15 @@ func (p *Process) scanTasks() (int, error) {
 			continue
 		}
 		n++
-		if err := p.seizeThread(tid); err != nil {
+		if tracer, err := p.seizeThread(tid); err != nil {
 			switch {
 			case errors.Is(err, unix.ESRCH):
 				continue // exited meanwhile
-			case errors.Is(err, unix.EPERM) && tracerPid(p.pid, tid) == p.tracerTID:
+			case errors.Is(err, unix.EPERM) && tracer == p.tracerTID:
 				p.adopt(tid)
 				continue
 			}
-			return n, p.seizeError(tid, err)
+			return n, p.seizeError(tid, tracer, err)
 		}
 		t := &thread{tid: tid, wantStop: p.wantStop}
 		p.threads[tid] = t
