@@ -150,6 +150,12 @@ func BenchmarkCommitSelfWindows(b *testing.B) {
 							if r, _, _ := syscall.SyscallN(uintptr(fs[0].Addr)); r != 1000 && r != 2 {
 								bad.Add(1)
 							}
+							// A loop of calls into foreign code has no
+							// safe point: without a yield sysmon keeps
+							// suspending the thread to preempt it, which
+							// Wine 8 cannot mix with our own suspension
+							// (see TestSelfStopBusyThreads).
+							runtime.Gosched()
 						}
 					}()
 				}
