@@ -102,7 +102,7 @@ func TestConcurrentAgentsApply(t *testing.T) {
 	chk.until(t, child.lr, "v1", "v2", 5)
 
 	tgt := attachPtrace(t, pid)
-	all, err := patch.AppliedRecords(tgt)
+	all, err := patch.AppliedRecords(context.Background(), tgt)
 	require.NoError(t, err)
 	require.Len(t, all, 1)
 	require.Len(t, all[0].Records, 1)

@@ -129,7 +129,7 @@ func TestConcurrentAgentsApplyWindows(t *testing.T) {
 	requireOneApplied(t, got)
 	chk.until(t, lr, "v1", "v2", 3)
 
-	all, err := patch.AppliedRecords(tgt)
+	all, err := patch.AppliedRecords(context.Background(), tgt)
 	require.NoError(t, err)
 	require.Len(t, all, 1)
 	require.Len(t, all[0].Records, 1)

@@ -30,10 +30,11 @@ type ModuleRecords struct {
 // A record whose entries all hold their original bytes is stale and left
 // out; one partly live, or entries holding neither the jump nor the
 // original bytes, is a *RecordError. It writes nothing. Function names are
-// not in the records: with the package at hand, use AppliedSet.
-func AppliedRecords(t *Target) ([]ModuleRecords, error) {
+// not in the records: with the package at hand, use AppliedSet. Like
+// AppliedSet, it waits for another agent's Apply or Revert until ctx ends.
+func AppliedRecords(ctx context.Context, t *Target) ([]ModuleRecords, error) {
 	// Not in the middle of another agent's Apply or Revert (see lockTarget).
-	unlock, err := lockTarget(context.Background(), t)
+	unlock, err := lockTarget(ctx, t)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package patch
 
 import (
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -15,7 +16,7 @@ func TestAppliedRecordsFake(t *testing.T) {
 
 	t.Run("none applied", func(t *testing.T) {
 		_, tgt := afProcess(t)
-		got, err := AppliedRecords(tgt)
+		got, err := AppliedRecords(context.Background(), tgt)
 		require.NoError(t, err)
 		require.Empty(t, got)
 	})
@@ -25,19 +26,19 @@ func TestAppliedRecordsFake(t *testing.T) {
 		require.NoError(t, err)
 		a2, err := Apply(afCtx(t), tgt, p2, ApplyOptions{})
 		require.NoError(t, err)
-		got, err := AppliedRecords(tgt)
+		got, err := AppliedRecords(context.Background(), tgt)
 		require.NoError(t, err)
 		require.Equal(t, []ModuleRecords{{Module: fp.ModList[0], Records: []*pkg.AppliedRecord{a1.Record, a2.Record}}}, got)
-		_, viaPkg, err := AppliedSet(tgt, p1)
+		_, viaPkg, err := AppliedSet(context.Background(), tgt, p1)
 		require.NoError(t, err)
 		require.Equal(t, viaPkg, got[0].Records)
 
 		require.NoError(t, a2.Revert(afCtx(t), ApplyOptions{}))
-		got, err = AppliedRecords(tgt)
+		got, err = AppliedRecords(context.Background(), tgt)
 		require.NoError(t, err)
 		require.Equal(t, []ModuleRecords{{Module: fp.ModList[0], Records: []*pkg.AppliedRecord{a1.Record}}}, got)
 		require.NoError(t, a1.Revert(afCtx(t), ApplyOptions{}))
-		got, err = AppliedRecords(tgt)
+		got, err = AppliedRecords(context.Background(), tgt)
 		require.NoError(t, err)
 		require.Empty(t, got)
 	})
@@ -48,7 +49,7 @@ func TestAppliedRecordsFake(t *testing.T) {
 		for _, f := range a.Record.Functions {
 			require.NoError(t, fp.WriteAt(f.Original, afBase+uint64(f.OldRVA)))
 		}
-		got, err := AppliedRecords(tgt)
+		got, err := AppliedRecords(context.Background(), tgt)
 		require.NoError(t, err)
 		require.Empty(t, got)
 	})
@@ -58,7 +59,7 @@ func TestAppliedRecordsFake(t *testing.T) {
 		require.NoError(t, err)
 		f := a.Record.Functions[1]
 		require.NoError(t, fp.WriteAt(f.Original, afBase+uint64(f.OldRVA)))
-		_, err = AppliedRecords(tgt)
+		_, err = AppliedRecords(context.Background(), tgt)
 		var re *RecordError
 		require.ErrorAs(t, err, &re)
 		require.Equal(t, f.OldRVA, re.RVA)
@@ -71,7 +72,7 @@ func TestAppliedRecordsFake(t *testing.T) {
 		_, err := Apply(afCtx(t), tgt, p1, ApplyOptions{})
 		require.NoError(t, err)
 		fp.ModList[0].Base += 0x10000
-		got, err := AppliedRecords(tgt)
+		got, err := AppliedRecords(context.Background(), tgt)
 		require.NoError(t, err)
 		require.Empty(t, got)
 	})

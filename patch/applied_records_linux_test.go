@@ -27,13 +27,13 @@ func TestAppliedRecordsLinux(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	got, err := patch.AppliedRecords(tgt)
+	got, err := patch.AppliedRecords(context.Background(), tgt)
 	require.NoError(t, err)
 	require.Empty(t, got, "nothing applied yet")
 
 	a, err := patch.Apply(ctx, tgt, fp.p, patch.ApplyOptions{})
 	require.NoError(t, err)
-	got, err = patch.AppliedRecords(tgt)
+	got, err = patch.AppliedRecords(context.Background(), tgt)
 	require.NoError(t, err)
 	require.Len(t, got, 1)
 	require.Equal(t, a.Module, got[0].Module)
@@ -58,7 +58,7 @@ func TestAppliedRecordsLinux(t *testing.T) {
 	require.ElementsMatch(t, want, have)
 
 	require.NoError(t, a.Revert(ctx, patch.ApplyOptions{}))
-	got, err = patch.AppliedRecords(tgt)
+	got, err = patch.AppliedRecords(context.Background(), tgt)
 	require.NoError(t, err)
 	require.Empty(t, got, "reverted")
 }

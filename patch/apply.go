@@ -501,13 +501,13 @@ func (t *Target) regionUnused(ctx context.Context, r verify.Range, opts Options)
 // records of the packages applied to it, oldest first. Where the back-end
 // has a cross-agent lock (Windows), it waits for an Apply or Revert of
 // another agent on the same process to finish, so it never reads one half
-// done.
-func AppliedSet(t *Target, p *pkg.Package) (Module, []*pkg.AppliedRecord, error) {
+// done, until ctx ends (*HeldError).
+func AppliedSet(ctx context.Context, t *Target, p *pkg.Package) (Module, []*pkg.AppliedRecord, error) {
 	if err := checkArch(t, p); err != nil {
 		return Module{}, nil, err
 	}
 	// Not in the middle of another agent's Apply or Revert (see lockTarget).
-	unlock, err := lockTarget(context.Background(), t)
+	unlock, err := lockTarget(ctx, t)
 	if err != nil {
 		return Module{}, nil, err
 	}

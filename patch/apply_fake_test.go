@@ -105,7 +105,7 @@ func TestApplyFakeRoundTrip(t *testing.T) {
 	for _, m := range fp.Maps {
 		require.False(t, m.Prot&proc.ProtWrite != 0 && m.Prot&proc.ProtExec != 0, "w+x mapping at %#x", m.Base)
 	}
-	_, recs, err := AppliedSet(tgt, p)
+	_, recs, err := AppliedSet(context.Background(), tgt, p)
 	require.NoError(t, err)
 	require.Equal(t, []*pkg.AppliedRecord{a.Record}, recs)
 	require.NoError(t, a.Revert(afCtx(t), ApplyOptions{}))
@@ -146,7 +146,7 @@ func TestApplyFakeRecordStates(t *testing.T) {
 		for _, f := range a.Record.Functions {
 			restore(fp, f)
 		}
-		_, recs, err := AppliedSet(tgt, p)
+		_, recs, err := AppliedSet(context.Background(), tgt, p)
 		require.NoError(t, err)
 		require.Empty(t, recs)
 		err = Revert(afCtx(t), tgt, p, ApplyOptions{})
@@ -159,7 +159,7 @@ func TestApplyFakeRecordStates(t *testing.T) {
 		restore(fp, a.Record.Functions[1])
 		snap := fp.Snapshot()
 		for _, err := range []error{
-			func() error { _, _, err := AppliedSet(tgt, p); return err }(),
+			func() error { _, _, err := AppliedSet(context.Background(), tgt, p); return err }(),
 			Revert(afCtx(t), tgt, p, ApplyOptions{}),
 			func() error { _, err := Apply(afCtx(t), tgt, afPackage(t, 2), ApplyOptions{}); return err }(),
 		} {
@@ -227,7 +227,7 @@ func TestApplyFakeRevertThreads(t *testing.T) {
 			kept = kept || m.Base == a.Record.Region
 		}
 		require.True(t, kept, "patch memory freed under a return address")
-		_, recs, err := AppliedSet(tgt, p)
+		_, recs, err := AppliedSet(context.Background(), tgt, p)
 		require.NoError(t, err)
 		require.Empty(t, recs, "the kept record is stale")
 		// The thread returned: the memory goes with the next revert's

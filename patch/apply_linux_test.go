@@ -198,7 +198,7 @@ func TestApplyLinuxEndToEnd(t *testing.T) {
 	t.Logf("applied %d functions (pause %v, %d attempts) at line %d", len(ap.Record.Functions), ap.Pause, ap.Attempts, chk.last)
 
 	// The applied set is visible, and a second Apply is out of sequence.
-	mod, recs, err := patch.AppliedSet(tgt, fp.p)
+	mod, recs, err := patch.AppliedSet(context.Background(), tgt, fp.p)
 	require.NoError(t, err)
 	require.Equal(t, path, mod.Path)
 	require.Len(t, recs, 1)
@@ -220,7 +220,7 @@ func TestApplyLinuxEndToEnd(t *testing.T) {
 	require.NoError(t, ap2.Revert(ctx, patch.ApplyOptions{}))
 	chk.until(t, child.lr, "v2", "v1", 3)
 	requireSameProc(t, before, snapshotProc(t, pid, path), "reverted again")
-	_, _, err = patch.AppliedSet(tgt2, fp.p)
+	_, _, err = patch.AppliedSet(context.Background(), tgt2, fp.p)
 	require.NoError(t, err)
 	err = patch.Revert(ctx, tgt2, fp.p, patch.ApplyOptions{})
 	require.ErrorIs(t, err, patch.ErrNotApplied)
@@ -295,7 +295,7 @@ func TestApplyLinuxStacked(t *testing.T) {
 		require.Equal(t, byte(0xe9), f.Original[0])
 	}
 	chk.until(t, child.lr, "v2", "v2", 2)
-	_, recs, err := patch.AppliedSet(tgt, p1.p)
+	_, recs, err := patch.AppliedSet(context.Background(), tgt, p1.p)
 	require.NoError(t, err)
 	require.Equal(t, []*pkg.AppliedRecord{a1.Record, a2.Record}, recs)
 
@@ -308,7 +308,7 @@ func TestApplyLinuxStacked(t *testing.T) {
 
 	require.NoError(t, a2.Revert(ctx, patch.ApplyOptions{}))
 	chk.until(t, child.lr, "v2", "v2", 2)
-	_, recs, err = patch.AppliedSet(tgt, p1.p)
+	_, recs, err = patch.AppliedSet(context.Background(), tgt, p1.p)
 	require.NoError(t, err)
 	require.Equal(t, []*pkg.AppliedRecord{a1.Record}, recs)
 	require.NoError(t, a1.Revert(ctx, patch.ApplyOptions{}))

@@ -293,7 +293,7 @@ func TestApplyAgentHelper(t *testing.T) {
 	tgt, err := openTarget(pid)
 	require.NoError(t, err)
 	defer tgt.Close()
-	_, recs, err := patch.AppliedSet(tgt, p)
+	_, recs, err := patch.AppliedSet(context.Background(), tgt, p)
 	require.NoError(t, err)
 	require.Len(t, recs, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -126,7 +126,7 @@ func TestApplyWindowsEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	chk.until(t, lr, "v1", "v2", 5)
 	t.Logf("applied %d functions (pause %v, %d attempts); now at line %d", len(ap.Record.Functions), ap.Pause, ap.Attempts, chk.last)
-	_, recs, err := patch.AppliedSet(tgt, fp.p)
+	_, recs, err := patch.AppliedSet(context.Background(), tgt, fp.p)
 	require.NoError(t, err)
 	require.Equal(t, []*pkg.AppliedRecord{ap.Record}, recs)
 	require.NoError(t, tgt.Close())

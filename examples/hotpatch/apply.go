@@ -27,7 +27,7 @@ func addTargetFlags(fs *flag.FlagSet) *targetFlags {
 		pid:      fs.Int("pid", 0, "process `id` of the target (required)"),
 		unsigned: fs.Bool("unsigned", false, "accept an unsigned package"),
 		strict:   fs.Bool("strict", false, "also refuse while a stack holds a return address into a replaced function"),
-		timeout:  fs.Duration("timeout", 30*time.Second, "give up when threads stay in the way this long"),
+		timeout:  fs.Duration("timeout", 30*time.Second, "give up when threads stay in the way, or another agent holds the process, this long"),
 	}
 	fs.Var(&tf.keys, "key", "trusted public key `file` (repeatable)")
 	return tf
@@ -170,7 +170,7 @@ PACKAGE.`,
 				return err
 			}
 			defer t.Close()
-			m, recs, err := patch.AppliedSet(t, p)
+			m, recs, err := patch.AppliedSet(ctx, t, p)
 			if err != nil {
 				return err
 			}
@@ -198,7 +198,7 @@ func statusAll(ctx context.Context, e *env, tf *targetFlags) error {
 	}
 	defer t.Close()
 	e.progress("attached to process %d", *tf.pid)
-	mods, err := patch.AppliedRecords(t)
+	mods, err := patch.AppliedRecords(ctx, t)
 	if err != nil {
 		return err
 	}
