@@ -5,6 +5,7 @@ package patch
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,19 +31,9 @@ const manyChildExe = "manychild.exe"
 // their addresses in a process that loaded the image at base. The entries
 // come from the image's COFF symbols and .pdata; Expect holds the bytes on
 // disk, so the commit's pre-image check compares against the file.
-func manyChildFuncs(b *testing.B, img *image.Image, base uint64, n int) ([]Function, uint64) {
+func manyChildFuncs(b testing.TB, img *image.Image, base uint64, n int) ([]Function, uint64) {
 	b.Helper()
-	fn := func(name string) Function {
-		f, ok := img.FunctionByName(name)
-		if !ok {
-			b.Fatalf("%s: no function %s", manyChildExe, name)
-		}
-		code, ok := img.Code(f)
-		if !ok {
-			b.Fatalf("%s: no bytes for %s", manyChildExe, name)
-		}
-		return Function{Name: name, Addr: base + uint64(f.RVA), Size: uint64(f.Size), Expect: code}
-	}
+	fn := func(name string) Function { return manyChildFunc(b, img, base, name) }
 	fs := make([]Function, n)
 	for i := range fs {
 		fs[i] = fn(fmt.Sprintf("f%03d", i))
@@ -50,13 +41,29 @@ func manyChildFuncs(b *testing.B, img *image.Image, base uint64, n int) ([]Funct
 	return fs, fn("value2").Addr
 }
 
+// manyChildFunc is function name of manychild.exe loaded at base (see
+// manyChildFuncs).
+func manyChildFunc(t testing.TB, img *image.Image, base uint64, name string) Function {
+	t.Helper()
+	f, ok := img.FunctionByName(name)
+	if !ok {
+		t.Fatalf("%s: no function %s", manyChildExe, name)
+	}
+	code, ok := img.Code(f)
+	if !ok {
+		t.Fatalf("%s: no bytes for %s", manyChildExe, name)
+	}
+	return Function{Name: name, Addr: base + uint64(f.RVA), Size: uint64(f.Size), Expect: code}
+}
+
 // startManyChild runs manychild.exe with nt threads calling value() and
-// waits until they all run; the child ends with the benchmark (its stdin
-// closes).
-func startManyChild(b *testing.B, nt int) *exec.Cmd {
+// waits until they all run; the child ends with the test (its stdin
+// closes), or when the caller closes stdin.
+func startManyChild(b testing.TB, nt int) (*exec.Cmd, io.WriteCloser) {
 	b.Helper()
 	cmd := exec.Command(filepath.Join("testdata", manyChildExe), fmt.Sprint(nt))
-	if _, err := cmd.StdinPipe(); err != nil {
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
 		b.Fatal(err)
 	}
 	lines := testenv.StartLines(b, cmd, 16, testenv.BlockWhenFull)
@@ -64,7 +71,23 @@ func startManyChild(b *testing.B, nt int) *exec.Cmd {
 	if l, ok := lines.Next(b, time.Now().Add(2*time.Minute)); !ok || l != "ready" {
 		b.Fatalf("%s %d: first line %q (ok=%v), want ready", manyChildExe, nt, l, ok)
 	}
-	return cmd
+	return cmd, stdin
+}
+
+// manyChildBase is where manychild.exe is loaded in tg.
+func manyChildBase(t testing.TB, tg *Target) uint64 {
+	t.Helper()
+	mods, err := tg.Modules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range mods {
+		if strings.EqualFold(m.Name, manyChildExe) {
+			return m.Base
+		}
+	}
+	t.Fatalf("%s not among the child's modules %v", manyChildExe, mods)
+	return 0
 }
 
 // BenchmarkCommitWindows: how long the Windows back-end keeps a child's
@@ -79,26 +102,13 @@ func BenchmarkCommitWindows(b *testing.B) {
 	for _, nf := range []int{1, 100, 1000} {
 		for _, nt := range []int{1, 8} {
 			b.Run(fmt.Sprintf("funcs=%d/threads=%d", nf, nt), func(b *testing.B) {
-				cmd := startManyChild(b, nt)
+				cmd, _ := startManyChild(b, nt)
 				tg, err := OpenWindows(cmd.Process.Pid)
 				if err != nil {
 					b.Fatal(err)
 				}
 				b.Cleanup(func() { _ = tg.Close() })
-				mods, err := tg.Modules()
-				if err != nil {
-					b.Fatal(err)
-				}
-				var base uint64
-				for _, m := range mods {
-					if strings.EqualFold(m.Name, manyChildExe) {
-						base = m.Base
-					}
-				}
-				if base == 0 {
-					b.Fatalf("%s not among the child's modules %v", manyChildExe, mods)
-				}
-				fs, to := manyChildFuncs(b, img, base, nf)
+				fs, to := manyChildFuncs(b, img, manyChildBase(b, tg), nf)
 				benchCommit(b, tg, fs, to)
 				// Every rollback restored the entries: the file's bytes are back.
 				for _, f := range fs {

@@ -1,6 +1,7 @@
 /*
  * manychild.c: the Windows target of the patch package's commit benchmark
- * (BenchmarkCommitWindows); build.sh builds the committed manychild.exe.
+ * (BenchmarkCommitWindows) and stress test (TestWindowsStress); build.sh
+ * builds the committed manychild.exe.
  * Linked without a C runtime (kernel32 only) to stay small.
  *
  *   manychild.exe N
@@ -11,7 +12,8 @@
  * value2(), found by name in the COFF symbol table. "ready" is printed once
  * every worker runs. The process exits when its stdin closes, so it never
  * outlives the benchmark, and with status 5 if value() ever returns
- * something else than 1.
+ * something else than 1, or 2 while TestWindowsStress redirects it to
+ * value2().
  */
 #include <windows.h>
 
@@ -33,9 +35,11 @@ static DWORD WINAPI worker(LPVOID arg)
 {
     (void)arg;
     InterlockedIncrement(&started);
-    for (;;)
-        if (target() != 1)
+    for (;;) {
+        int r = target();
+        if (r != 1 && r != 2) /* value, or value2 while redirected */
             ExitProcess(5);
+    }
     return 0;
 }
 
