@@ -33,37 +33,54 @@ func addTargetFlags(fs *flag.FlagSet) *targetFlags {
 	return tf
 }
 
-// open loads the package (signature first) and attaches to the process.
-func (tf *targetFlags) open(ctx context.Context, e *env, path string) (*patch.Target, *pkg.Package, error) {
+// run gives do a context bounded by -timeout, the package at path (its
+// signature verified first; nil when path is empty) and process -pid
+// attached, closed when do returns.
+func (tf *targetFlags) run(e *env, path string, do func(ctx context.Context, t *patch.Target, p *pkg.Package) error) error {
 	if *tf.pid <= 0 {
-		return nil, nil, usageError("-pid is required")
+		return usageError("-pid is required")
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), *tf.timeout)
+	defer cancel()
+	var p *pkg.Package
+	if path != "" {
+		var err error
+		if p, err = tf.load(path); err != nil {
+			return err
+		}
+	}
+	t, err := attach(ctx, *tf.pid)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	e.progress("attached to process %d", *tf.pid)
+	return do(ctx, t, p)
+}
+
+// load reads the package at path, its signature checked against -key.
+func (tf *targetFlags) load(path string) (*pkg.Package, error) {
 	opts := pkg.LoadOptions{AllowUnsigned: *tf.unsigned}
 	for _, k := range tf.keys {
 		data, err := os.ReadFile(k)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		pub, err := pkg.ParsePublicKey(data)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", k, err)
+			return nil, fmt.Errorf("%s: %w", k, err)
 		}
 		opts.TrustedKeys = append(opts.TrustedKeys, pub)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	p, err := pkg.Load(data, opts)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	t, err := attach(ctx, *tf.pid)
-	if err != nil {
-		return nil, nil, err
-	}
-	e.progress("attached to process %d", *tf.pid)
-	return t, p, nil
+	return p, nil
 }
 
 // attach opens process pid with this OS's back-end.
@@ -93,20 +110,15 @@ The process keeps running throughout; revert undoes it.`,
 	setup: func(fs *flag.FlagSet) func(*env, []string) error {
 		tf := addTargetFlags(fs)
 		return func(e *env, args []string) error {
-			ctx, cancel := context.WithTimeout(context.Background(), *tf.timeout)
-			defer cancel()
-			t, p, err := tf.open(ctx, e, args[0])
-			if err != nil {
-				return err
-			}
-			defer t.Close()
-			a, err := patch.Apply(ctx, t, p, tf.applyOptions())
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stdout, "applied %s (sequence %d) to process %d: %s at %#x, %d functions redirected, threads stopped %v (%d attempts)\n",
-				args[0], p.Sequence, t.PID(), a.Module.Name, a.Module.Base, len(a.Record.Functions), a.Pause.Round(time.Microsecond), a.Attempts)
-			return nil
+			return tf.run(e, args[0], func(ctx context.Context, t *patch.Target, p *pkg.Package) error {
+				a, err := patch.Apply(ctx, t, p, tf.applyOptions())
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "applied %s (sequence %d) to process %d: %s at %#x, %d functions redirected, threads stopped %v (%d attempts)\n",
+					args[0], p.Sequence, t.PID(), a.Module.Name, a.Module.Base, len(a.Record.Functions), a.Pause.Round(time.Microsecond), a.Attempts)
+				return nil
+			})
 		}
 	},
 }
@@ -125,18 +137,13 @@ the package.`,
 	setup: func(fs *flag.FlagSet) func(*env, []string) error {
 		tf := addTargetFlags(fs)
 		return func(e *env, args []string) error {
-			ctx, cancel := context.WithTimeout(context.Background(), *tf.timeout)
-			defer cancel()
-			t, p, err := tf.open(ctx, e, args[0])
-			if err != nil {
-				return err
-			}
-			defer t.Close()
-			if err := patch.Revert(ctx, t, p, tf.applyOptions()); err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stdout, "reverted %s (sequence %d) in process %d\n", args[0], p.Sequence, t.PID())
-			return nil
+			return tf.run(e, args[0], func(ctx context.Context, t *patch.Target, p *pkg.Package) error {
+				if err := patch.Revert(ctx, t, p, tf.applyOptions()); err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "reverted %s (sequence %d) in process %d\n", args[0], p.Sequence, t.PID())
+				return nil
+			})
 		}
 	},
 }
@@ -160,44 +167,34 @@ PACKAGE.`,
 	setup: func(fs *flag.FlagSet) func(*env, []string) error {
 		tf := addTargetFlags(fs)
 		return func(e *env, args []string) error {
-			ctx, cancel := context.WithTimeout(context.Background(), *tf.timeout)
-			defer cancel()
-			if len(args) == 0 {
-				return statusAll(ctx, e, tf)
+			path := ""
+			if len(args) > 0 {
+				path = args[0]
 			}
-			t, p, err := tf.open(ctx, e, args[0])
-			if err != nil {
-				return err
-			}
-			defer t.Close()
-			m, recs, err := patch.AppliedSet(ctx, t, p)
-			if err != nil {
-				return err
-			}
-			names := map[uint32]string{}
-			for _, f := range p.Functions {
-				if !f.New {
-					names[f.OldRVA] = f.Name
+			return tf.run(e, path, func(ctx context.Context, t *patch.Target, p *pkg.Package) error {
+				if p == nil {
+					return statusAll(ctx, e, t)
 				}
-			}
-			printApplied(e, t.PID(), m, recs, names)
-			return nil
+				m, recs, err := patch.AppliedSet(ctx, t, p)
+				if err != nil {
+					return err
+				}
+				names := map[uint32]string{}
+				for _, f := range p.Functions {
+					if !f.New {
+						names[f.OldRVA] = f.Name
+					}
+				}
+				printApplied(e, t.PID(), m, recs, names)
+				return nil
+			})
 		}
 	},
 }
 
 // statusAll lists every package applied in the process, without a package:
 // the records alone say which module, sequence, signer and functions.
-func statusAll(ctx context.Context, e *env, tf *targetFlags) error {
-	if *tf.pid <= 0 {
-		return usageError("-pid is required")
-	}
-	t, err := attach(ctx, *tf.pid)
-	if err != nil {
-		return err
-	}
-	defer t.Close()
-	e.progress("attached to process %d", *tf.pid)
+func statusAll(ctx context.Context, e *env, t *patch.Target) error {
 	mods, err := patch.AppliedRecords(ctx, t)
 	if err != nil {
 		return err
