@@ -267,7 +267,7 @@ func (t *Target) change(ch *change, w *window, threads []proc.Thread, ranges []v
 		for _, b := range before {
 			r, err := t.p.Query(b.addr)
 			if err != nil {
-				w.fail.site("query", "", 0, b.addr, err)
+				w.fail.site("query", "patched page", 0, b.addr, err)
 				break
 			}
 			if !w.fail.check.Protection(b.addr, b.r.Prot, r.Prot) {
