@@ -88,12 +88,15 @@ type NoModuleError struct {
 	PID        int
 	Module     string // the package's module name (a hint)
 	Candidates []ModuleMismatch
+	// Listed counts the modules the process listed (those of another
+	// name and size are not candidates).
+	Listed int
 }
 
 // Error implements error: the message names what NoModuleError carries.
 func (e *NoModuleError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "patch: process %d has no module matching the package's base %q", e.PID, e.Module)
+	fmt.Fprintf(&b, "patch: process %d has no module matching the package's base %q (%d modules listed)", e.PID, e.Module, e.Listed)
 	for _, c := range e.Candidates {
 		fmt.Fprintf(&b, "; %s at %#x: %v", c.Module.Name, c.Module.Base, c.Err)
 	}
@@ -621,7 +624,7 @@ func locate(t *Target, p *pkg.Package, want uint64) (Module, *appliedSet, error)
 	sort.SliceStable(mods, func(i, j int) bool {
 		return strings.EqualFold(mods[i].Name, p.Base.Module) && !strings.EqualFold(mods[j].Name, p.Base.Module)
 	})
-	nf := &NoModuleError{PID: t.PID(), Module: p.Base.Module}
+	nf := &NoModuleError{PID: t.PID(), Module: p.Base.Module, Listed: len(mods)}
 	for _, m := range mods {
 		if want != 0 && m.Base != want {
 			continue

@@ -323,14 +323,25 @@ func (p *Process) FlushICache(addr, size uint64) error {
 
 // Modules lists the images mapped in the process (Toolhelp snapshot).
 func (p *Process) Modules() ([]proc.Module, error) {
-	var snap windows.Handle
-	var err error
-	for i := 0; i < 16; i++ {
-		// ERROR_BAD_LENGTH: the module list changed while being read.
-		snap, err = windows.CreateToolhelp32Snapshot(windows.TH32CS_SNAPMODULE, p.pid)
-		if !errors.Is(err, windows.ERROR_BAD_LENGTH) {
-			break
+	// A snapshot taken while the module list changes fails with
+	// ERROR_BAD_LENGTH, and under Wine may come back empty (seen once in
+	// 10 benchmark runs): a live process always has its executable, so
+	// both are read again.
+	for range 16 {
+		out, err := p.modulesOnce()
+		if err != nil || len(out) > 0 {
+			return out, err
 		}
+	}
+	return nil, fmt.Errorf("winproc: modules of pid %d: the snapshot lists none", p.pid)
+}
+
+// modulesOnce reads one Toolhelp snapshot of the modules; a list that
+// changed while being read is empty, not an error.
+func (p *Process) modulesOnce() ([]proc.Module, error) {
+	snap, err := windows.CreateToolhelp32Snapshot(windows.TH32CS_SNAPMODULE, p.pid)
+	if errors.Is(err, windows.ERROR_BAD_LENGTH) {
+		return nil, nil
 	}
 	if err != nil {
 		if p.exited() {
