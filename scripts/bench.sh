@@ -154,7 +154,12 @@ $table
   once with the same decoders: the floor any instruction-level diff pays.
 - \`trampoline\`: relocations per second of a realistic 64-byte prologue, near and
   far (no baseline: nothing else relocates both architectures in Go).
-- \`patch/pkg\`: encoding a signed package (no baseline).
+- \`patch/pkg\`: encoding, signing, loading and linking a package, and
+  building one: \`BenchmarkBuildFixture\` from the C fixture pair,
+  \`BenchmarkBuildLarge\` from a generated C pair of 20,000 functions (x64 PE,
+  1.5 MB of code, 200 changed; internal/fixtures/largec, compiled once with
+  mingw and cached in build/largec): \`build\` is Build alone, \`with-diff\`
+  the diff of both images and the build (no baseline).
 - \`internal/proc/ptrace\` (Linux) and \`internal/proc/windows\`: the back-ends'
   costs that make up a commit's pause: stop and resume every thread of a child
   with 1 and 8 threads, a 16-byte code write, an injected allocation.
