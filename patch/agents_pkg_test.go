@@ -4,7 +4,6 @@ package patch_test
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -20,7 +19,6 @@ import (
 
 	"github.com/seed3bccf95f/hotpatch/internal/testenv"
 	"github.com/seed3bccf95f/hotpatch/patch"
-	"github.com/seed3bccf95f/hotpatch/patch/pkg"
 )
 
 // Two agents in different processes on one target: a holder process keeps
@@ -85,18 +83,7 @@ func TestHelperHolder(t *testing.T) {
 // sequence N", or "refused: out of sequence: ..." for a package some other
 // agent applied first; anything else fails.
 func TestHelperApply(t *testing.T) {
-	pidStr := os.Getenv("HOTPATCH_APPLY_PID")
-	if pidStr == "" {
-		t.Skip("run by the concurrent-agent tests as a separate process")
-	}
-	pid, err := strconv.Atoi(pidStr)
-	require.NoError(t, err)
-	data, err := os.ReadFile(os.Getenv("HOTPATCH_APPLY_PKG"))
-	require.NoError(t, err)
-	pub, err := pkg.ParsePublicKey([]byte(os.Getenv("HOTPATCH_APPLY_KEY")))
-	require.NoError(t, err)
-	p, err := pkg.Load(data, pkg.LoadOptions{TrustedKeys: []ed25519.PublicKey{pub}})
-	require.NoError(t, err)
+	pid, p := agentFromEnv(t, "HOTPATCH_APPLY", "run by the concurrent-agent tests as a separate process")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	tgt, err := openAgent(ctx, pid)
@@ -134,8 +121,7 @@ func applyConcurrently(t *testing.T, pid int, fp *fixturePackage, n int, barrier
 	var agents []agent
 	for range n {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperApply$", "-test.v")
-		cmd.Env = append(os.Environ(), "HOTPATCH_APPLY_PID="+strconv.Itoa(pid), "HOTPATCH_APPLY_PKG="+file,
-			"HOTPATCH_APPLY_KEY="+strings.TrimSpace(string(pkg.MarshalPublicKeyText(fp.pub))))
+		cmd.Env = append(os.Environ(), agentEnv("HOTPATCH_APPLY", pid, file, fp.pub)...)
 		if barrier {
 			cmd.Env = append(cmd.Env, "HOTPATCH_APPLY_BARRIER=1")
 		}

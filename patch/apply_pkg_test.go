@@ -268,28 +268,42 @@ func revertFromAnotherAgent(t *testing.T, pid int, fp *fixturePackage) {
 	file := filepath.Join(t.TempDir(), "fix.hpk")
 	require.NoError(t, os.WriteFile(file, fp.data, 0o600))
 	agent := exec.Command(os.Args[0], "-test.run=^TestApplyAgentHelper$", "-test.v")
-	agent.Env = append(os.Environ(), "HOTPATCH_AGENT_PID="+strconv.Itoa(pid), "HOTPATCH_AGENT_PKG="+file,
-		"HOTPATCH_AGENT_KEY="+strings.TrimSpace(string(pkg.MarshalPublicKeyText(fp.pub))))
+	agent.Env = append(os.Environ(), agentEnv("HOTPATCH_AGENT", pid, file, fp.pub)...)
 	out, err := agent.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	require.Contains(t, string(out), fmt.Sprintf("reverted sequence %d", fp.p.Sequence), "%s", out)
 }
 
-// TestApplyAgentHelper is the second agent run of the end-to-end tests:
-// a separate process that attaches, loads the package and reverts it.
-func TestApplyAgentHelper(t *testing.T) {
-	pidStr := os.Getenv("HOTPATCH_AGENT_PID")
+// agentEnv is the environment that hands an agent process (a test helper
+// run as a separate process) the target pid, the package file and the
+// trusted key, in variables named PREFIX_PID, PREFIX_PKG and PREFIX_KEY.
+func agentEnv(prefix string, pid int, file string, pub ed25519.PublicKey) []string {
+	return []string{prefix + "_PID=" + strconv.Itoa(pid), prefix + "_PKG=" + file,
+		prefix + "_KEY=" + strings.TrimSpace(string(pkg.MarshalPublicKeyText(pub)))}
+}
+
+// agentFromEnv is the agent side of agentEnv: the pid and the package, its
+// signature checked. Run as an ordinary test, it skips saying why.
+func agentFromEnv(t *testing.T, prefix, skip string) (int, *pkg.Package) {
+	pidStr := os.Getenv(prefix + "_PID")
 	if pidStr == "" {
-		t.Skip("run by the end-to-end tests as a separate agent process")
+		t.Skip(skip)
 	}
 	pid, err := strconv.Atoi(pidStr)
 	require.NoError(t, err)
-	data, err := os.ReadFile(os.Getenv("HOTPATCH_AGENT_PKG"))
+	data, err := os.ReadFile(os.Getenv(prefix + "_PKG"))
 	require.NoError(t, err)
-	pub, err := pkg.ParsePublicKey([]byte(os.Getenv("HOTPATCH_AGENT_KEY")))
+	pub, err := pkg.ParsePublicKey([]byte(os.Getenv(prefix + "_KEY")))
 	require.NoError(t, err)
 	p, err := pkg.Load(data, pkg.LoadOptions{TrustedKeys: []ed25519.PublicKey{pub}})
 	require.NoError(t, err)
+	return pid, p
+}
+
+// TestApplyAgentHelper is the second agent run of the end-to-end tests:
+// a separate process that attaches, loads the package and reverts it.
+func TestApplyAgentHelper(t *testing.T) {
+	pid, p := agentFromEnv(t, "HOTPATCH_AGENT", "run by the end-to-end tests as a separate agent process")
 	tgt, err := openTarget(pid)
 	require.NoError(t, err)
 	defer tgt.Close()
