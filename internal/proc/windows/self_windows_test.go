@@ -4,6 +4,7 @@ package winproc
 
 import (
 	"context"
+	"os"
 	"reflect"
 	"runtime"
 	"sync"
@@ -119,7 +120,18 @@ func selfPatch(t *testing.T, p *Process, code uint64, imm byte, tids []uint32) {
 	}
 }
 
+// needSelfStop skips tests that stop the test binary's own threads under
+// Wine unless HOTPATCH_WINE_SELF=1: there they pass most runs but now and
+// then hang or end the process (GetThreadContext on a Go runtime thread
+// that is itself suspending another thread does not return under Wine 8).
+func needSelfStop(t *testing.T) {
+	if testenv.Emulated() && os.Getenv("HOTPATCH_WINE_SELF") != "1" {
+		t.Skip("Wine: stopping the own Go threads hangs intermittently; HOTPATCH_WINE_SELF=1 runs it anyway")
+	}
+}
+
 func TestSelfPatch(t *testing.T) {
+	needSelfStop(t)
 	p, err := Self()
 	require.NoError(t, err)
 	defer p.Close()
@@ -162,6 +174,7 @@ func TestSelfPatch(t *testing.T) {
 // The window is allocation-free: Stop, the memory calls a transaction
 // makes, and Resume allocate nothing once the buffers are sized.
 func TestSelfWindowAllocs(t *testing.T) {
+	needSelfStop(t)
 	p, err := Self()
 	require.NoError(t, err)
 	defer p.Close()
