@@ -182,11 +182,11 @@ func sectionFlags(f image.SectionFlags) string {
 	return string(b)
 }
 
-func (r *inspectReport) writeText(w io.Writer) {
-	fmt.Fprintf(w, "%s: %s %s, base %#x, entry %#x, size %#x\n", r.Path, r.Format, r.Arch, r.Base, r.Entry, r.Size)
-	id := r.Identity
+// writeText prints the identity of an image of format (its PE-only fields
+// for PE) in two lines.
+func (id inspectIdentity) writeText(w io.Writer, format string) {
 	fmt.Fprintf(w, "identity: machine %#x", id.Machine)
-	if r.Format == image.FormatPE.String() {
+	if format == image.FormatPE.String() {
 		fmt.Fprintf(w, ", timestamp %#x, checksum %#x, size of image %#x", id.TimeDateStamp, id.CheckSum, id.SizeOfImage)
 	}
 	if id.CodeView != "" {
@@ -196,6 +196,11 @@ func (r *inspectReport) writeText(w io.Writer) {
 		fmt.Fprintf(w, ", build-id %s", id.BuildID)
 	}
 	fmt.Fprintf(w, "\n  code sha256 %s\n", id.CodeHash)
+}
+
+func (r *inspectReport) writeText(w io.Writer) {
+	fmt.Fprintf(w, "%s: %s %s, base %#x, entry %#x, size %#x\n", r.Path, r.Format, r.Arch, r.Base, r.Entry, r.Size)
+	r.Identity.writeText(w, r.Format)
 
 	fmt.Fprintf(w, "%d sections:\n", len(r.Sections))
 	for _, s := range r.Sections {

@@ -12,7 +12,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/seed3bccf95f/hotpatch/image"
 	"github.com/seed3bccf95f/hotpatch/patch/diff"
 	"github.com/seed3bccf95f/hotpatch/patch/pkg"
 )
@@ -301,18 +300,7 @@ func (m *manifest) writeText(w io.Writer, path string) {
 		fmt.Fprintf(w, "description: %s\n", m.Description)
 	}
 	fmt.Fprintf(w, "applies to: %s, %s %s, base %#x\n", m.Module, m.Format, m.Arch, m.ImageBase)
-	id := m.Identity
-	fmt.Fprintf(w, "identity: machine %#x", id.Machine)
-	if m.Format == image.FormatPE.String() {
-		fmt.Fprintf(w, ", timestamp %#x, checksum %#x, size of image %#x", id.TimeDateStamp, id.CheckSum, id.SizeOfImage)
-	}
-	if id.CodeView != "" {
-		fmt.Fprintf(w, ", codeview %s", id.CodeView)
-	}
-	if id.BuildID != "" {
-		fmt.Fprintf(w, ", build-id %s", id.BuildID)
-	}
-	fmt.Fprintf(w, "\n  code sha256 %s\n", id.CodeHash)
+	m.Identity.writeText(w, m.Format)
 	fmt.Fprintf(w, "%d functions:\n", len(m.Functions))
 	for _, f := range m.Functions {
 		if f.New {
