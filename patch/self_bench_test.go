@@ -16,28 +16,15 @@ var sink int
 // function directly.
 func BenchmarkCall(b *testing.B) {
 	tg := selfTarget(b)
-	ctx := context.Background()
 	b.Run("leaf/direct", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			sink += leafNew()
 		}
 	})
 	b.Run("leaf/redirected", func(b *testing.B) {
-		tx := tg.Begin(patch.Options{})
-		if err := tx.Redirect(patch.Function{Name: "leafOld", Addr: addr(leafOld)}, addr(leafNew)); err != nil {
-			b.Fatal(err)
-		}
-		a, err := tx.Commit(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.ResetTimer()
+		redirectFor(b, tg, "leafOld", addr(leafOld), addr(leafNew))
 		for i := 0; i < b.N; i++ {
 			sink += leafOld()
-		}
-		b.StopTimer()
-		if err := a.Rollback(ctx); err != nil {
-			b.Fatal(err)
 		}
 	})
 	b.Run("framed/direct", func(b *testing.B) {
@@ -46,23 +33,32 @@ func BenchmarkCall(b *testing.B) {
 		}
 	})
 	b.Run("framed/redirected", func(b *testing.B) {
-		tx := tg.Begin(patch.Options{})
-		if err := tx.Redirect(patch.Function{Name: "framedOld", Addr: addr(framedOld)}, addr(framedNew)); err != nil {
-			b.Fatal(err)
-		}
-		a, err := tx.Commit(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.ResetTimer()
+		redirectFor(b, tg, "framedOld", addr(framedOld), addr(framedNew))
 		for i := 0; i < b.N; i++ {
 			sink += framedOld(1)
 		}
-		b.StopTimer()
+	})
+}
+
+// redirectFor commits the redirection of function name at from to to, for
+// the rest of b (rolled back when b ends), before b's timer starts.
+func redirectFor(b *testing.B, tg *patch.Target, name string, from, to uint64) {
+	b.Helper()
+	ctx := context.Background()
+	tx := tg.Begin(patch.Options{})
+	if err := tx.Redirect(patch.Function{Name: name, Addr: from}, to); err != nil {
+		b.Fatal(err)
+	}
+	a, err := tx.Commit(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
 		if err := a.Rollback(ctx); err != nil {
-			b.Fatal(err)
+			b.Error(err)
 		}
 	})
+	b.ResetTimer()
 }
 
 // BenchmarkSelfApplyRollback: one in-process redirection planned, committed
