@@ -193,30 +193,25 @@ var ErrPartial = errors.New("winproc: partial transfer")
 
 // ReadAt fills b from addr. A partial read is an error naming the address.
 func (p *Process) ReadAt(b []byte, addr uint64) error {
-	out := p.scratch()
-	e := winapi.ReadProcessMemory(p.h, uintptr(addr), b, &out.n)
-	n := out.n
-	if e != 0 {
-		return p.accessError("read", addr, uint64(len(b)), e)
-	}
-	if int(n) != len(b) {
-		return p.memError("read", addr+uint64(n), uint64(len(b))-uint64(n), 0, ErrPartial)
-	}
-	return nil
+	return p.transfer("read", winapi.ReadProcessMemory, b, addr)
 }
 
 // WriteAt writes b at addr with WriteProcessMemory. Windows writes through
 // a read-only code page by changing its protection for the call and
 // restoring it; it also flushes the instruction cache of the range.
 func (p *Process) WriteAt(b []byte, addr uint64) error {
+	return p.transfer("write", winapi.WriteProcessMemory, b, addr)
+}
+
+// transfer moves b to or from addr with call (Read/WriteProcessMemory); a
+// partial transfer is an error naming where it stopped.
+func (p *Process) transfer(op string, call func(windows.Handle, uintptr, []byte, *uintptr) syscall.Errno, b []byte, addr uint64) error {
 	out := p.scratch()
-	e := winapi.WriteProcessMemory(p.h, uintptr(addr), b, &out.n)
-	n := out.n
-	if e != 0 {
-		return p.accessError("write", addr, uint64(len(b)), e)
+	if e := call(p.h, uintptr(addr), b, &out.n); e != 0 {
+		return p.accessError(op, addr, uint64(len(b)), e)
 	}
-	if int(n) != len(b) {
-		return p.memError("write", addr+uint64(n), uint64(len(b))-uint64(n), 0, ErrPartial)
+	if n := out.n; int(n) != len(b) {
+		return p.memError(op, addr+uint64(n), uint64(len(b))-uint64(n), 0, ErrPartial)
 	}
 	return nil
 }
